@@ -1,0 +1,44 @@
+# sgxops — see README.md. All targets work offline once modules are cached.
+GO ?= go
+export SGXOPS_CORPUS ?= $(abspath ../shared/corpus)
+
+.PHONY: all build demo test test-deps vet fmt-check lint fuzz bench generate clean
+
+all: build
+
+build:
+	$(GO) build ./...
+
+## demo: the one-machine story (simulated platform, attestd, blue/green rollout).
+demo:
+	$(GO) run ./cmd/sgxops demo
+
+## test: every test, including the JS interop tests (installs their npm packages first).
+test: test-deps
+	$(GO) test -count=1 -timeout 30m ./...
+	$(MAKE) fuzz
+
+test-deps:
+	./scripts/install-test-deps.sh
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+lint: vet fmt-check
+
+## fuzz: every fuzz target for a bounded time (FUZZTIME, default 10s each).
+FUZZTIME ?= 10s
+fuzz:
+	./scripts/fuzz.sh $(FUZZTIME)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+generate:
+	$(GO) generate ./...
+
+clean:
+	$(GO) clean -testcache
