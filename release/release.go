@@ -1,0 +1,41 @@
+// Package release defines the lifecycle of a trusted enclave measurement: a
+// release is registered as a candidate, activated, drained after a successor is
+// promoted, retired, or revoked at any time. It holds the domain types and the
+// allowed transitions; persistence is package store's job.
+package release
+
+import "time"
+
+// State is where a release is in its lifecycle.
+type State string
+
+const (
+	// Candidate: built and measured, accepted only for requests that name this
+	// release explicitly (a rollout's test), never for general traffic.
+	Candidate State = "candidate"
+	// Active: accepted.
+	Active State = "active"
+	// Draining: still accepted until DrainUntil, after a successor was activated.
+	Draining State = "draining"
+	// Retired: rejected.
+	Retired State = "retired"
+	// Revoked: rejected; the reason is kept.
+	Revoked State = "revoked"
+)
+
+// Release is one trusted enclave measurement of an application.
+type Release struct {
+	App  string `json:"app"`
+	Name string `json:"name"` // unique within App, e.g. "v2" or a build id
+	// Identity: MREnclave, or (when MREnclave is empty) MRSigner + ISVProdID + MinISVSVN.
+	MREnclave string `json:"mrenclave,omitempty"` // lowercase hex, 32 bytes
+	MRSigner  string `json:"mrsigner,omitempty"`  // lowercase hex, 32 bytes
+	ISVProdID uint16 `json:"isv_prod_id"`
+	MinISVSVN uint16 `json:"min_isv_svn"`
+
+	State         State     `json:"state"`
+	CreatedAt     time.Time `json:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
+	DrainUntil    time.Time `json:"drain_until,omitzero"`
+	RevokedReason string    `json:"revoked_reason,omitempty"`
+}
