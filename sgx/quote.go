@@ -237,7 +237,7 @@ func (r *reader) err() error {
 	if r.failed == nil {
 		return nil
 	}
-	return r.err()
+	return r.failed
 }
 
 func (r *reader) need(field string, n int) bool {
