@@ -1,7 +1,3 @@
-// Package release defines the lifecycle of a trusted enclave measurement: a
-// release is registered as a candidate, activated, drained after a successor is
-// promoted, retired, or revoked at any time. It holds the domain types and the
-// allowed transitions; persistence is package store's job.
 package release
 
 import "time"
