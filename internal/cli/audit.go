@@ -1,0 +1,223 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sgxops/sgxops/audit"
+	"github.com/sgxops/sgxops/store"
+)
+
+func init() { register(newAuditCmd) }
+
+// auditOptions are the flags shared by the audit subcommands.
+type auditOptions struct {
+	dataDir     string
+	output      string
+	lockTimeout time.Duration
+}
+
+func (o *auditOptions) bind(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&o.dataDir, "data-dir", "", "attestd data directory holding "+store.DefaultBoltFile+" (required)")
+	cmd.Flags().StringVarP(&o.output, "output", "o", "text", "output format: text or json")
+	cmd.Flags().DurationVar(&o.lockTimeout, "lock-timeout", store.DefaultLockTimeout, "how long to wait for the store's file lock")
+	_ = cmd.MarkFlagRequired("data-dir")
+}
+
+func newAuditCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "audit",
+		Short: "Verify and read attestd's hash-chained audit log",
+		Long: `Verify and read the audit log of an attestd data directory. The store is opened
+read-only with a shared lock, so stop attestd (or work on a copy) first: a running
+attestd holds the lock exclusively.`,
+	}
+	cmd.AddCommand(newAuditVerifyCmd(), newAuditLogCmd())
+	return cmd
+}
+
+func newAuditVerifyCmd() *cobra.Command {
+	var o auditOptions
+	cmd := &cobra.Command{
+		Use:   "verify --data-dir DIR",
+		Short: "Verify the audit hash chain and print the entry count and head hash",
+		Long: `Verify every entry of the audit log: sequence numbers, prev_hash links, entry
+hashes, time order, and that the chain ends at the head the store recorded.
+Exit status: 0 valid, 3 broken chain (the first broken seq and the reason are
+printed), 1 the store cannot be read.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			format, err := parseOutput(o.output)
+			if err != nil {
+				return err
+			}
+			return runAuditVerify(c.Context(), o, format, c.OutOrStdout())
+		},
+	}
+	o.bind(cmd)
+	return cmd
+}
+
+func newAuditLogCmd() *cobra.Command {
+	var o auditOptions
+	cmd := &cobra.Command{
+		Use:   "log --data-dir DIR",
+		Short: "Print the audit log (unverified; see audit verify)",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			format, err := parseOutput(o.output)
+			if err != nil {
+				return err
+			}
+			return runAuditLog(c.Context(), o, format, c.OutOrStdout())
+		},
+	}
+	o.bind(cmd)
+	return cmd
+}
+
+// openAuditStore opens the store of dataDir read-only; failures exit 1.
+func openAuditStore(o auditOptions) (*store.Bolt, error) {
+	if o.lockTimeout <= 0 {
+		return nil, withExit(ExitUsage, fmt.Errorf("--lock-timeout must be positive, not %s", o.lockTimeout))
+	}
+	dataDir := o.dataDir
+	s, err := store.OpenBolt(store.BoltPath(dataDir), store.BoltOptions{ReadOnly: true, LockTimeout: o.lockTimeout})
+	if err != nil {
+		if errors.Is(err, store.ErrLocked) {
+			err = fmt.Errorf("%w (is attestd running? stop it or verify a copy)", err)
+		}
+		return nil, withExit(ExitInvalidInput, fmt.Errorf("cannot read the store in %s: %w", dataDir, err))
+	}
+	return s, nil
+}
+
+// auditVerifyResult is the JSON output of audit verify.
+type auditVerifyResult struct {
+	Valid     bool        `json:"valid"`
+	Entries   uint64      `json:"entries"` // verified entries (before the break, if broken)
+	Head      *audit.Head `json:"head,omitempty"`
+	BrokenSeq uint64      `json:"broken_seq,omitempty"`
+	Reason    string      `json:"reason,omitempty"`
+	Detail    string      `json:"detail,omitempty"`
+}
+
+func runAuditVerify(ctx context.Context, o auditOptions, format outputFormat, w io.Writer) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	dataDir := o.dataDir
+	s, err := openAuditStore(o)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	st, verr := store.VerifyLog(ctx, s)
+	var ce *audit.ChainError
+	if verr != nil && !errors.As(verr, &ce) {
+		return withExit(ExitInvalidInput, fmt.Errorf("reading the audit log in %s: %w", dataDir, verr))
+	}
+	res := auditVerifyResult{Valid: verr == nil, Entries: st.Entries}
+	if ce != nil {
+		res.BrokenSeq, res.Reason, res.Detail = ce.Seq, string(ce.Reason), ce.Detail
+	} else {
+		res.Head = &st.Head
+	}
+	if format == outputJSON {
+		err = writeJSON(w, res)
+	} else if ce != nil {
+		_, err = fmt.Fprintf(w, "audit log BROKEN at seq %d: %s\n%d entries verified before it\n", ce.Seq, ce.Reason, st.Entries)
+	} else {
+		_, err = fmt.Fprintf(w, "audit log valid: %d entries\nhead: seq %d hash %s\n", st.Entries, st.Head.Seq, st.Head.Hash)
+	}
+	if err != nil {
+		return withExit(ExitInternal, err)
+	}
+	if ce != nil {
+		return withExit(ExitVerifyFailed, verr)
+	}
+	return nil
+}
+
+func runAuditLog(ctx context.Context, o auditOptions, format outputFormat, w io.Writer) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	dataDir := o.dataDir
+	s, err := openAuditStore(o)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	entries, err := s.ListAudit(ctx, 0, 0)
+	if err != nil {
+		code := ExitInvalidInput
+		var ee *store.EntryError
+		if errors.As(err, &ee) {
+			code = ExitVerifyFailed
+		}
+		return withExit(code, fmt.Errorf("reading the audit log in %s: %w", dataDir, err))
+	}
+	if format == outputJSON {
+		if entries == nil {
+			entries = []audit.Entry{}
+		}
+		err = writeJSON(w, entries)
+	} else {
+		err = writeAuditText(w, entries)
+	}
+	if err != nil {
+		return withExit(ExitInternal, err)
+	}
+	return nil
+}
+
+func writeAuditText(w io.Writer, entries []audit.Entry) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SEQ\tTIME\tACTOR\tACTION\tRELEASE\tDETAILS\tHASH")
+	for _, e := range entries {
+		rel := "-"
+		if e.App != "" || e.Release != "" {
+			rel = e.App + "/" + e.Release
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Seq, e.Time.UTC().Format(time.RFC3339Nano),
+			quoteIfNeeded(e.Actor), e.Action, quoteIfNeeded(rel), formatDetails(e.Details), e.Hash.String()[:16])
+	}
+	return tw.Flush()
+}
+
+func formatDetails(d map[string]string) string {
+	if len(d) == 0 {
+		return "-"
+	}
+	keys := make([]string, 0, len(d))
+	for k := range d {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, quoteIfNeeded(k)+"="+quoteIfNeeded(d[k]))
+	}
+	return strings.Join(parts, " ")
+}
+
+// quoteIfNeeded quotes s when it is empty or holds characters that would
+// make a log line ambiguous or unsafe on a terminal.
+func quoteIfNeeded(s string) string {
+	if s == "" || strings.ContainsFunc(s, func(r rune) bool {
+		return r <= ' ' || r == '"' || r == '=' || r == 0x7f || !strconv.IsPrint(r)
+	}) {
+		return strconv.Quote(s)
+	}
+	return s
+}

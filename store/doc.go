@@ -1,0 +1,24 @@
+// Package store persists the trust set: releases, policies per attestation
+// type, and the hash-chained audit log (package audit).
+//
+// Store is the interface attestd uses; OpenBolt returns the embedded
+// implementation on a bbolt file, NewMemory an in-memory one for tests of
+// other packages. A Kubernetes custom-resource implementation can back the
+// same interface so that attestd replicas stay stateless; package storetest
+// holds the conformance suite every implementation must pass.
+//
+// # Concurrency
+//
+// Writes are optimistic: every stored object carries a Revision taken from a
+// store-wide counter that grows by one per commit, so a revision is never
+// reused, even after a policy is reset and set again. A Change names the
+// revision each write expects and, through AppGuard, the revision of a whole
+// app's release set; Commit applies all of it atomically, together with its
+// audit entries, or nothing, returning a *ConflictError (errors.Is
+// ErrConflict) when another writer got there first. Callers reload and retry.
+//
+// # Durability
+//
+// A Commit that returned nil is durable: the bbolt implementation syncs the
+// file before returning (bbolt's default; NoSync is never set).
+package store
