@@ -10,7 +10,7 @@ for pkg in $(go list ./...); do
   targets=$(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //' | sort -u || true)
   for f in $targets; do
     echo "== fuzz $pkg $f ($t)"
-    if ! go test -run '^$' -fuzz "^${f}\$" -fuzztime "$t" "$pkg"; then fail=1; fi
+    if ! go test -run '^$' -fuzz "^${f}\$" -fuzztime "$t" -fuzzminimizetime 1s "$pkg"; then fail=1; fi
   done
 done
 exit $fail

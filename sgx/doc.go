@@ -3,5 +3,6 @@
 // v4 and v5 TDX). Every parser checks lengths first, copies its input, uses
 // fixed-size arrays and has a marshaller that reproduces the input bytes.
 //
-// The package only parses; it verifies nothing. Verification is in package dcap.
+// The package parses; quote verification is in package dcap. The one check here
+// is Sigstruct.VerifySignature, the self-contained RSA-3072 check of a SIGSTRUCT.
 package sgx
