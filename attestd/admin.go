@@ -1,0 +1,283 @@
+package attestd
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/sgxops/sgxops/audit"
+	"github.com/sgxops/sgxops/registry"
+	"github.com/sgxops/sgxops/release"
+	"github.com/sgxops/sgxops/store"
+)
+
+// The admin API (/admin/v1) manages releases and reads the audit log. Every
+// change goes through the registry: validated, audited in the hash chain,
+// durable when acknowledged.
+//
+//	GET  /admin/v1/releases[/{app}]                  list        reader
+//	POST /admin/v1/releases                          register    admin   (201)
+//	GET  /admin/v1/releases/{app}/{name}             show        reader
+//	POST /admin/v1/releases/{app}/{name}/activate    {"grace":"1h"}      admin
+//	POST /admin/v1/releases/{app}/{name}/drain       {"grace":"1h"}      admin
+//	POST /admin/v1/releases/{app}/{name}/retire                          admin
+//	POST /admin/v1/releases/{app}/{name}/revoke      {"reason":"..."}    admin
+//	POST /admin/v1/sweep                             retire drain-expired admin
+//	GET  /admin/v1/audit[?after=N&limit=M]           the log     anonymous
+//	GET  /admin/v1/audit/verify                      verify it   anonymous
+//
+// The audit log is readable anonymously: it is the transparency record
+// relying parties may check.
+
+// maxAdminBody bounds admin request bodies.
+const maxAdminBody = 64 << 10
+
+// RegisterRequest is the body of POST /admin/v1/releases.
+type RegisterRequest struct {
+	App       string `json:"app"`
+	Name      string `json:"name"`
+	MREnclave string `json:"mrenclave,omitempty"`
+	MRSigner  string `json:"mrsigner,omitempty"`
+	ISVProdID uint16 `json:"isv_prod_id"`
+	MinISVSVN uint16 `json:"min_isv_svn"`
+}
+
+// TransitionRequest is the optional body of activate, drain and revoke.
+type TransitionRequest struct {
+	// Grace for activate (demoted release) and drain; empty: the
+	// configured default.
+	Grace string `json:"grace,omitempty"`
+	// Reason for revoke (required there).
+	Reason string `json:"reason,omitempty"`
+}
+
+// ReleaseList is the body of the list endpoints.
+type ReleaseList struct {
+	Releases []registry.View `json:"releases"`
+}
+
+// AuditPage is the body of GET /admin/v1/audit.
+type AuditPage struct {
+	Entries []audit.Entry `json:"entries"`
+	Head    audit.Head    `json:"head"`
+}
+
+func decodeBody(r *http.Request, v any, optional bool) error {
+	b, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxAdminBody))
+	if err != nil {
+		return badRequest("reading the request body: %v", err)
+	}
+	if optional && len(b) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return badRequest("request body: %v", err)
+	}
+	return nil
+}
+
+func (s *Server) admin(r *http.Request, op, role string) (*Principal, error) {
+	p, err := s.auth.require(r, role)
+	if err != nil {
+		s.metrics.adminOps.WithLabelValues(op, "unauthorized").Inc()
+		s.log.Warn("admin call refused", "op", op, "status", err.Status, "reason", err.Message, "remote", r.RemoteAddr, "request_id", requestID(r.Context()))
+		return nil, err
+	}
+	return p, nil
+}
+
+func (s *Server) done(op string, err error) error {
+	result := "ok"
+	if err != nil {
+		result = "error"
+		err = registryError(err)
+	}
+	s.metrics.adminOps.WithLabelValues(op, result).Inc()
+	return err
+}
+
+func (s *Server) handleListReleases(w http.ResponseWriter, r *http.Request) error {
+	if _, err := s.admin(r, "list", RoleReader); err != nil {
+		return err
+	}
+	app := r.PathValue("app")
+	if app != "" {
+		if err := release.ValidateName("app", app); err != nil {
+			return badRequest("%s", trimPrefix(err.Error()))
+		}
+	}
+	views, err := s.reg.List(r.Context(), app)
+	if err != nil {
+		return s.done("list", err)
+	}
+	if views == nil {
+		views = []registry.View{}
+	}
+	writeJSON(w, http.StatusOK, ReleaseList{Releases: views})
+	return nil
+}
+
+func (s *Server) handleGetRelease(w http.ResponseWriter, r *http.Request) error {
+	if _, err := s.admin(r, "show", RoleReader); err != nil {
+		return err
+	}
+	v, err := s.reg.Get(r.Context(), r.PathValue("app"), r.PathValue("name"))
+	if err != nil {
+		return s.done("show", err)
+	}
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) error {
+	p, err := s.admin(r, "register", RoleAdmin)
+	if err != nil {
+		return err
+	}
+	var req RegisterRequest
+	if err := decodeBody(r, &req, false); err != nil {
+		return err
+	}
+	v, err := s.reg.Register(r.Context(), p.Name, release.Release{
+		App: req.App, Name: req.Name, MREnclave: req.MREnclave, MRSigner: req.MRSigner,
+		ISVProdID: req.ISVProdID, MinISVSVN: req.MinISVSVN,
+	})
+	if err != nil {
+		return s.done("register", err)
+	}
+	s.trust.invalidate()
+	s.log.Info("release registered", "app", v.App, "release", v.Name, "identity", v.IdentityKey(), "actor", p.Name)
+	writeJSON(w, http.StatusCreated, v)
+	return s.done("register", nil)
+}
+
+func (s *Server) handleTransition(w http.ResponseWriter, r *http.Request) error {
+	op := r.PathValue("op")
+	switch op {
+	case "activate", "drain", "retire", "revoke":
+	default:
+		return apiErrorf(http.StatusNotFound, CodeNotFound, "unknown release operation %q (activate, drain, retire, revoke)", op)
+	}
+	p, err := s.admin(r, op, RoleAdmin)
+	if err != nil {
+		return err
+	}
+	var req TransitionRequest
+	if err := decodeBody(r, &req, true); err != nil {
+		return err
+	}
+	grace := time.Duration(s.cfg.Appraisal.DrainGrace)
+	if req.Grace != "" {
+		if grace, err = time.ParseDuration(req.Grace); err != nil || grace < 0 {
+			return badRequest("grace %q is not a non-negative duration like \"30m\"", req.Grace)
+		}
+	}
+	app, name := r.PathValue("app"), r.PathValue("name")
+	ctx := r.Context()
+	var v registry.View
+	switch op {
+	case "activate":
+		v, err = s.reg.Activate(ctx, p.Name, app, name, grace)
+	case "drain":
+		v, err = s.reg.Drain(ctx, p.Name, app, name, grace)
+	case "retire":
+		v, err = s.reg.Retire(ctx, p.Name, app, name)
+	case "revoke":
+		if req.Reason == "" {
+			return badRequest("revoke needs a reason")
+		}
+		v, err = s.reg.Revoke(ctx, p.Name, app, name, req.Reason)
+	}
+	if err != nil {
+		return s.done(op, err)
+	}
+	s.trust.invalidate()
+	s.log.Info("release "+op, "app", app, "release", name, "state", string(v.State), "actor", p.Name)
+	writeJSON(w, http.StatusOK, v)
+	return s.done(op, nil)
+}
+
+func (s *Server) handleSweep(w http.ResponseWriter, r *http.Request) error {
+	p, err := s.admin(r, "sweep", RoleAdmin)
+	if err != nil {
+		return err
+	}
+	views, err := s.reg.Sweep(r.Context(), p.Name)
+	if err != nil {
+		return s.done("sweep", err)
+	}
+	s.trust.invalidate()
+	if views == nil {
+		views = []registry.View{}
+	}
+	writeJSON(w, http.StatusOK, ReleaseList{Releases: views})
+	return s.done("sweep", nil)
+}
+
+func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	var after uint64
+	limit := 0
+	var err error
+	if v := q.Get("after"); v != "" {
+		if after, err = strconv.ParseUint(v, 10, 64); err != nil {
+			return badRequest("after=%q is not a sequence number", v)
+		}
+	}
+	if v := q.Get("limit"); v != "" {
+		if limit, err = strconv.Atoi(v); err != nil || limit < 0 {
+			return badRequest("limit=%q is not a non-negative number", v)
+		}
+	}
+	head, err := s.reg.AuditHead(r.Context())
+	if err != nil {
+		return err
+	}
+	entries, err := s.store.ListAudit(r.Context(), after, limit)
+	if err != nil {
+		return err
+	}
+	if entries == nil {
+		entries = []audit.Entry{}
+	}
+	writeJSON(w, http.StatusOK, AuditPage{Entries: entries, Head: head})
+	return nil
+}
+
+// AuditVerification is the body of GET /admin/v1/audit/verify.
+type AuditVerification struct {
+	Valid   bool       `json:"valid"`
+	Entries uint64     `json:"entries"`
+	Head    audit.Head `json:"head"`
+	Error   string     `json:"error,omitempty"`
+}
+
+func (s *Server) handleAuditVerify(w http.ResponseWriter, r *http.Request) error {
+	st, err := s.reg.VerifyAudit(r.Context())
+	var ce *audit.ChainError
+	switch {
+	case err == nil:
+		writeJSON(w, http.StatusOK, AuditVerification{Valid: true, Entries: st.Entries, Head: st.Head})
+	case errors.As(err, &ce):
+		s.log.Error("audit log verification failed", "err", err.Error())
+		writeJSON(w, http.StatusOK, AuditVerification{Valid: false, Entries: st.Entries, Head: st.Head, Error: err.Error()})
+	default:
+		return err
+	}
+	return nil
+}
+
+func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
+
+func isConflict(err error) bool {
+	return errors.Is(err, registry.ErrExists) || errors.Is(err, registry.ErrDuplicateIdentity) ||
+		errors.Is(err, release.ErrInvalidTransition) || errors.Is(err, store.ErrConflict)
+}
+
+func isInvalid(err error) bool {
+	return errors.Is(err, release.ErrInvalid) || errors.Is(err, registry.ErrInvalidActor) ||
+		errors.Is(err, registry.ErrInvalidPolicy) || errors.Is(err, store.ErrInvalidChange)
+}

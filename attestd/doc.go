@@ -1,0 +1,23 @@
+// Package attestd is the sgxops attestation service: a self-hosted,
+// Microsoft Azure Attestation (MAA) compatible REST API that verifies SGX
+// quotes with DCAP collateral, appraises them against an MAA policy and the
+// sgxops reference values (releases with a lifecycle), and issues RS256 tokens
+// that unmodified MAA clients accept.
+//
+// The trust flow of one attestation is
+//
+//	request (lenient MAA JSON) → sgx.ParseQuote → runtime-data binding
+//	→ Verifier (dcap with a collateral.Source) → MAA policy (policy.Parse/Evaluate)
+//	→ reference values (policy.Appraise over the registry's trust set)
+//	→ token (MAA claims + x-sgxops-* claims) signed by the service key.
+//
+// The package also serves /certs, the OpenID metadata, policy get/set/reset
+// (per attestation type, with MAA's isolated mode: policies signed by a
+// configured policy-signing certificate), an authenticated admin API for the
+// release lifecycle and the audit log, Prometheus metrics and health probes.
+// Configuration flows defaults → file → flags → Validate into one Config.
+//
+// Wire details follow docs/maa-api.md; the deviations are listed in
+// docs/operations.md. Everything that comes from the simulated platform is
+// marked simulated in tokens (x-sgxops-simulated) and in every log line.
+package attestd

@@ -1,0 +1,296 @@
+package attestd
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/sgxops/sgxops/collateral"
+	"github.com/sgxops/sgxops/dcap"
+	"github.com/sgxops/sgxops/registry"
+	"github.com/sgxops/sgxops/store"
+)
+
+// AdminTokenFile is the admin bearer token generated in the data directory
+// when no admin authentication is configured.
+const AdminTokenFile = "admin-token"
+
+// Running is a started attestd: its server, address and store.
+type Running struct {
+	Server *Server
+	// Addr is the address the listener is bound to (resolves port 0).
+	Addr  string
+	store store.Store
+	srv   *http.Server
+	ln    net.Listener
+	log   *slog.Logger
+	tmo   time.Duration
+	done  chan error
+}
+
+// Start opens the store and keys in cfg.DataDir, builds the collateral
+// source and verifier, and starts serving. cfg must have passed Validate.
+// Stop (or cancelling nothing: the caller decides) ends it.
+func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Running, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	now := time.Now
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("attestd: data dir: %w", err)
+	}
+	key, err := LoadOrCreateSigningKey(cfg.DataDir, cfg.Issuer, now())
+	if err != nil {
+		return nil, err
+	}
+	if key.Created() {
+		log.Info("generated a new token-signing key", "path", filepath.Join(cfg.DataDir, SigningKeyFile), "kid", key.KeyID())
+	}
+	if err := ensureAdminAuth(&cfg, log); err != nil {
+		return nil, err
+	}
+	verifier, probe, simTrusted, err := buildVerifier(cfg.Collateral, now, log)
+	if err != nil {
+		return nil, err
+	}
+	var signers []*x509.Certificate
+	for _, f := range cfg.Policy.SigningCerts {
+		cs, err := loadCerts(f)
+		if err != nil {
+			return nil, fmt.Errorf("attestd: policy signing certificate: %w", err)
+		}
+		signers = append(signers, cs...)
+	}
+	if cfg.Policy.AllowUnsigned {
+		log.Warn("policy.allowUnsigned is set: unsigned (alg none) policies are accepted from admins (MAA AAD mode)")
+	}
+	var jwtv *jwtVerifier
+	if cfg.Auth.JWT != nil {
+		if jwtv, err = newJWTVerifier(ctx, *cfg.Auth.JWT, now, nil); err != nil {
+			return nil, err
+		}
+	}
+	tlsCfg, err := serverTLS(cfg, now(), log)
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.OpenBolt(store.BoltPath(cfg.DataDir), store.BoltOptions{})
+	if err != nil {
+		return nil, err
+	}
+	reg := registry.New(st, registry.Options{Now: now})
+	srv, err := New(Options{
+		Config: cfg, Store: st, Registry: reg, Verifier: verifier, SigningKey: key, PolicySigners: signers,
+		JWT: jwtv, MTLS: cfg.TLS.ClientCAFile != "", CollateralReady: probe.check, SimulationTrusted: simTrusted,
+		Logger: log, Now: now,
+	})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("attestd: listen: %w", err)
+	}
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
+	}
+	hs := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      3 * time.Minute, // a cold collateral fetch may take long
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	r := &Running{Server: srv, Addr: ln.Addr().String(), store: st, srv: hs, ln: ln, log: log,
+		tmo: time.Duration(cfg.ShutdownTimeout), done: make(chan error, 1)}
+	go func() {
+		err := hs.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		r.done <- err
+	}()
+	log.Info("listening", "addr", r.Addr, "issuer", cfg.Issuer, "tls", tlsCfg != nil, "kid", key.KeyID(),
+		"data_dir", cfg.DataDir, "simulation_root_trusted", simTrusted)
+	return r, nil
+}
+
+// Wait blocks until ctx is done or the server fails, then shuts down
+// gracefully (in-flight requests finish within the shutdown timeout) and
+// closes the store.
+func (r *Running) Wait(ctx context.Context) error {
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-r.done:
+	}
+	err := r.Stop()
+	return errors.Join(serveErr, err)
+}
+
+// Stop shuts the server down gracefully and closes the store.
+func (r *Running) Stop() error {
+	ctx, cancel := context.WithTimeout(context.Background(), r.tmo)
+	defer cancel()
+	r.log.Info("shutting down")
+	err := r.srv.Shutdown(ctx)
+	if cerr := r.store.Close(); cerr != nil && !errors.Is(cerr, store.ErrClosed) {
+		err = errors.Join(err, cerr)
+	}
+	return err
+}
+
+// ensureAdminAuth generates (or reuses) DataDir/admin-token when no admin
+// authentication is configured, so a fresh attestd is usable and still has
+// no anonymous writes.
+func ensureAdminAuth(cfg *Config, log *slog.Logger) error {
+	if len(cfg.Auth.Tokens) > 0 || cfg.Auth.JWT != nil || cfg.TLS.ClientCAFile != "" {
+		return nil
+	}
+	path := filepath.Join(cfg.DataDir, AdminTokenFile)
+	b, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		var raw [32]byte
+		if _, err := rand.Read(raw[:]); err != nil {
+			return err
+		}
+		b = []byte(hex.EncodeToString(raw[:]))
+		if err := writeFileAtomic(path, append(b, '\n'), 0o600); err != nil {
+			return fmt.Errorf("attestd: admin token: %w", err)
+		}
+		log.Warn("no admin authentication configured: generated an admin bearer token", "path", path)
+	case err != nil:
+		return fmt.Errorf("attestd: admin token: %w", err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if len(tok) < 16 {
+		return fmt.Errorf("attestd: admin token in %s is shorter than 16 characters", path)
+	}
+	sum := sha256.Sum256([]byte(tok))
+	cfg.Auth.Tokens = append(cfg.Auth.Tokens, StaticToken{Name: "admin-token-file", SHA256: hex.EncodeToString(sum[:]), Role: RoleAdmin})
+	return nil
+}
+
+// serverTLS returns the listener's TLS configuration, nil for plain HTTP.
+func serverTLS(cfg Config, now time.Time, log *slog.Logger) (*tls.Config, error) {
+	if cfg.InsecureHTTP {
+		log.Warn("INSECURE: serving plain HTTP; tokens and admin credentials travel unencrypted", "listen", cfg.Listen)
+		return nil, nil
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if cfg.TLS.CertFile != "" {
+		c, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("attestd: TLS certificate: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{c}
+	} else {
+		c, path, err := loadOrCreateDevCert(cfg.DataDir, cfg.Issuer, now)
+		if err != nil {
+			return nil, fmt.Errorf("attestd: development TLS certificate: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{c}
+		log.Warn("NO TLS CERTIFICATE CONFIGURED: serving a generated self-signed DEVELOPMENT certificate; clients must trust it explicitly. Use --tls-cert/--tls-key in production.",
+			"cert", path)
+	}
+	if cfg.TLS.ClientCAFile != "" {
+		pool, err := loadCertPool(cfg.TLS.ClientCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("attestd: client CA: %w", err)
+		}
+		tc.ClientCAs = pool
+		tc.ClientAuth = tls.VerifyClientCertIfGiven // attestation stays anonymous
+	}
+	return tc, nil
+}
+
+// buildVerifier assembles the collateral source (bundles first, then the
+// network source behind a cache), its readiness probe, and the DCAP
+// verifier with Intel's root (plus the simulation root, if configured).
+func buildVerifier(cc CollateralConfig, now func() time.Time, log *slog.Logger) (Verifier, *collateralProbe, bool, error) {
+	probe := &collateralProbe{client: &http.Client{Timeout: 10 * time.Second}, now: now}
+	var bundles bundleSet
+	for _, f := range cc.Bundles {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, nil, false, fmt.Errorf("attestd: collateral bundle: %w", err)
+		}
+		c, err := collateral.ParseBundle(b)
+		if err != nil {
+			return nil, nil, false, fmt.Errorf("attestd: collateral bundle %s: %w", f, err)
+		}
+		bundles = append(bundles, &collateral.Bundle{Collateral: c})
+		probe.bundles = append(probe.bundles, c)
+	}
+	var network collateral.Source
+	switch {
+	case cc.PCS != "":
+		key := ""
+		if cc.APIKeyFile != "" {
+			b, err := os.ReadFile(cc.APIKeyFile)
+			if err != nil {
+				return nil, nil, false, fmt.Errorf("attestd: PCS API key: %w", err)
+			}
+			key = strings.TrimSpace(string(b))
+		}
+		network, probe.baseURL = &collateral.PCS{BaseURL: cc.PCS, APIKey: key}, strings.TrimRight(cc.PCS, "/")
+	case cc.PCCS != "":
+		network, probe.baseURL = &collateral.PCCS{BaseURL: cc.PCCS, InsecureSkipTLSVerify: cc.PCCSInsecureSkipVerify}, strings.TrimRight(cc.PCCS, "/")
+		if cc.PCCSInsecureSkipVerify {
+			probe.client.Transport = insecureTransport()
+		}
+	case cc.THIM != "":
+		network, probe.baseURL = &collateral.THIM{BaseURL: cc.THIM}, strings.TrimRight(cc.THIM, "/")
+	case len(bundles) == 0:
+		network, probe.baseURL = &collateral.PCS{BaseURL: DefaultPCSURL}, DefaultPCSURL
+		log.Info("no collateral source configured: using Intel PCS", "url", DefaultPCSURL)
+	}
+	var src collateral.Source
+	switch {
+	case len(bundles) > 0 && network != nil:
+		src = chainSources{first: bundles, second: collateral.NewCache(network, collateral.CacheOptions{ServeStaleOnError: true})}
+	case len(bundles) > 0:
+		src = bundles
+	default:
+		src = collateral.NewCache(network, collateral.CacheOptions{ServeStaleOnError: true})
+	}
+	opts := dcap.Options{}
+	sim := false
+	if cc.InsecureSimulationRoot != "" {
+		certs, err := loadCerts(cc.InsecureSimulationRoot)
+		if err != nil {
+			return nil, nil, false, fmt.Errorf("attestd: simulation root: %w", err)
+		}
+		if err := trustSimulationRoots(&opts, certs); err != nil {
+			return nil, nil, false, err
+		}
+		sim = true
+		log.Warn("INSECURE: trusting a SIMULATION root CA; quotes from the simulated platform will be accepted and their tokens say x-sgxops-simulated: true. Never do this in production.",
+			"root", cc.InsecureSimulationRoot)
+	}
+	return &DCAPVerifier{Source: src, DCAP: dcap.NewVerifier(opts)}, probe, sim, nil
+}
+
+func insecureTransport() *http.Transport {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // explicitly requested for a PCCS
+	return tr
+}

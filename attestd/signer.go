@@ -1,0 +1,331 @@
+package attestd
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/big"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v3/cert"
+	"github.com/lestrrat-go/jwx/v3/jwa"
+	"github.com/lestrrat-go/jwx/v3/jwk"
+	"github.com/lestrrat-go/jwx/v3/jws"
+)
+
+// Files of the token-signing key in the data directory.
+const (
+	SigningKeyFile  = "signing-key.pem"  // PKCS#8 RSA-2048 private key, mode 0600
+	SigningCertFile = "signing-cert.pem" // self-signed certificate, Subject = Issuer = CN=<issuer>
+)
+
+// signingKeyBits is fixed: MAA clients expect RS256 with RSA-2048.
+const signingKeyBits = 2048
+
+// signingCertLifetime is the validity of the self-signed signing certificate;
+// it is renewed (same key, same kid) when less than a quarter remains.
+const signingCertLifetime = 4 * 365 * 24 * time.Hour
+
+// SigningKey signs attestd's tokens: RS256 with an RSA-2048 key whose
+// self-signed certificate (Subject = Issuer = CN=<issuer>) is published in
+// /certs under a stable kid. It is safe for concurrent use.
+type SigningKey struct {
+	key     *rsa.PrivateKey
+	cert    *x509.Certificate
+	kid     string
+	issuer  string
+	jwks    []byte // the /certs body
+	jku     string
+	created bool
+}
+
+// KeyIDFor returns the kid of a public key: standard base64 of SHA-256 of
+// its SubjectPublicKeyInfo (44 characters, like MAA's kids). It is stable
+// across certificate renewals.
+func KeyIDFor(pub *rsa.PublicKey) (string, error) {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(der)
+	return base64.StdEncoding.EncodeToString(sum[:]), nil
+}
+
+// NewSigningKey wraps key for issuer (the public base URL, = iss) and
+// creates its self-signed certificate valid from now.
+func NewSigningKey(key *rsa.PrivateKey, issuer string, now time.Time) (*SigningKey, error) {
+	if key.N.BitLen() != signingKeyBits {
+		return nil, fmt.Errorf("attestd: signing key: RSA-%d, want RSA-%d", key.N.BitLen(), signingKeyBits)
+	}
+	c, err := selfSignedSigningCert(key, issuer, now)
+	if err != nil {
+		return nil, err
+	}
+	return newSigningKey(key, c, issuer)
+}
+
+func newSigningKey(key *rsa.PrivateKey, c *x509.Certificate, issuer string) (*SigningKey, error) {
+	kid, err := KeyIDFor(&key.PublicKey)
+	if err != nil {
+		return nil, fmt.Errorf("attestd: signing key: %w", err)
+	}
+	k := &SigningKey{key: key, cert: c, kid: kid, issuer: issuer, jku: issuer + "/certs"}
+	if k.jwks, err = renderJWKS([]*SigningKey{k}); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+func selfSignedSigningCert(key *rsa.PrivateKey, issuer string, now time.Time) (*x509.Certificate, error) {
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		return nil, err
+	}
+	name := pkix.Name{CommonName: issuer}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               name,
+		Issuer:                name,
+		NotBefore:             now.Add(-time.Hour).UTC(),
+		NotAfter:              now.Add(signingCertLifetime).UTC(),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true, // self-signed: its own issuer
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, fmt.Errorf("attestd: signing certificate: %w", err)
+	}
+	return x509.ParseCertificate(der)
+}
+
+// LoadOrCreateSigningKey loads the signing key from dir, or generates and
+// persists one (key 0600) on first start. The certificate is re-issued for
+// the same key when the issuer changed or it is near expiry. Created reports
+// whether a new key was generated.
+func LoadOrCreateSigningKey(dir, issuer string, now time.Time) (*SigningKey, error) {
+	keyPath := filepath.Join(dir, SigningKeyFile)
+	certPath := filepath.Join(dir, SigningCertFile)
+	keyPEM, err := os.ReadFile(keyPath)
+	created := false
+	var key *rsa.PrivateKey
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if key, err = rsa.GenerateKey(rand.Reader, signingKeyBits); err != nil {
+			return nil, fmt.Errorf("attestd: generating signing key: %w", err)
+		}
+		der, err := x509.MarshalPKCS8PrivateKey(key)
+		if err != nil {
+			return nil, err
+		}
+		if err := writeFileAtomic(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+			return nil, fmt.Errorf("attestd: saving signing key: %w", err)
+		}
+		created = true
+	case err != nil:
+		return nil, fmt.Errorf("attestd: reading signing key: %w", err)
+	default:
+		if key, err = parseRSAKeyPEM(keyPEM); err != nil {
+			return nil, fmt.Errorf("attestd: %s: %w", keyPath, err)
+		}
+		if key.N.BitLen() != signingKeyBits {
+			return nil, fmt.Errorf("attestd: %s: RSA-%d, want RSA-%d", keyPath, key.N.BitLen(), signingKeyBits)
+		}
+	}
+	c := loadUsableCert(certPath, key, issuer, now)
+	if c == nil {
+		if c, err = selfSignedSigningCert(key, issuer, now); err != nil {
+			return nil, err
+		}
+		if err := writeFileAtomic(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}), 0o644); err != nil {
+			return nil, fmt.Errorf("attestd: saving signing certificate: %w", err)
+		}
+	}
+	k, err := newSigningKey(key, c, issuer)
+	if err != nil {
+		return nil, err
+	}
+	k.created = created
+	return k, nil
+}
+
+// loadUsableCert returns the stored certificate if it is for key and issuer
+// and has more than a quarter of its lifetime left; nil otherwise.
+func loadUsableCert(path string, key *rsa.PrivateKey, issuer string, now time.Time) *x509.Certificate {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil || blk.Type != "CERTIFICATE" {
+		return nil
+	}
+	c, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		return nil
+	}
+	pub, ok := c.PublicKey.(*rsa.PublicKey)
+	if !ok || !pub.Equal(&key.PublicKey) || c.Subject.String() != c.Issuer.String() ||
+		c.Subject.CommonName != issuer || len(c.Subject.Names) != 1 {
+		return nil
+	}
+	if now.Add(signingCertLifetime / 4).After(c.NotAfter) {
+		return nil
+	}
+	return c
+}
+
+func parseRSAKeyPEM(b []byte) (*rsa.PrivateKey, error) {
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		return nil, errors.New("no PEM block")
+	}
+	var k any
+	var err error
+	switch blk.Type {
+	case "PRIVATE KEY":
+		k, err = x509.ParsePKCS8PrivateKey(blk.Bytes)
+	case "RSA PRIVATE KEY":
+		k, err = x509.ParsePKCS1PrivateKey(blk.Bytes)
+	default:
+		return nil, fmt.Errorf("PEM block %q is not a private key", blk.Type)
+	}
+	if err != nil {
+		return nil, err
+	}
+	rk, ok := k.(*rsa.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("%T is not an RSA key", k)
+	}
+	return rk, nil
+}
+
+// writeFileAtomic writes b to path through a synced temporary file and a
+// rename, so a crash leaves either the old or the new content.
+func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// KeyID returns the kid of the key.
+func (k *SigningKey) KeyID() string { return k.kid }
+
+// Certificate returns the self-signed signing certificate.
+func (k *SigningKey) Certificate() *x509.Certificate { return k.cert }
+
+// Issuer returns the iss the key signs for.
+func (k *SigningKey) Issuer() string { return k.issuer }
+
+// Created reports whether LoadOrCreateSigningKey generated the key.
+func (k *SigningKey) Created() bool { return k.created }
+
+// JWKS returns the /certs body: a JWK set with kty, kid, x5c (standard
+// base64 DER), n, e, alg RS256 and use sig.
+func (k *SigningKey) JWKS() []byte { return k.jwks }
+
+func renderJWKS(keys []*SigningKey) ([]byte, error) {
+	set := jwk.NewSet()
+	for _, k := range keys {
+		jk, err := jwk.Import(&k.key.PublicKey)
+		if err != nil {
+			return nil, fmt.Errorf("attestd: JWK: %w", err)
+		}
+		var chain cert.Chain
+		if err := chain.AddString(base64.StdEncoding.EncodeToString(k.cert.Raw)); err != nil {
+			return nil, fmt.Errorf("attestd: JWK x5c: %w", err)
+		}
+		for name, v := range map[string]any{
+			jwk.KeyIDKey: k.kid, jwk.AlgorithmKey: jwa.RS256(), jwk.KeyUsageKey: jwk.ForSignature, jwk.X509CertChainKey: &chain,
+		} {
+			if err := jk.Set(name, v); err != nil {
+				return nil, fmt.Errorf("attestd: JWK %s: %w", name, err)
+			}
+		}
+		if err := set.AddKey(jk); err != nil {
+			return nil, err
+		}
+	}
+	raw, err := json.Marshal(set)
+	if err != nil {
+		return nil, err
+	}
+	// Re-encode compactly: jwx's key encoder emits spaces after colons.
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, raw); err != nil {
+		return nil, err
+	}
+	buf.WriteByte('\n')
+	return buf.Bytes(), nil
+}
+
+// Sign returns a compact JWS of claims with the header exactly
+// {"alg":"RS256","jku":"<iss>/certs","kid":"<kid>","typ":"JWT"}.
+func (k *SigningKey) Sign(claims map[string]any) (string, error) {
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return "", fmt.Errorf("attestd: token claims: %w", err)
+	}
+	h := jws.NewHeaders()
+	for name, v := range map[string]any{jws.JWKSetURLKey: k.jku, jws.KeyIDKey: k.kid, jws.TypeKey: "JWT"} {
+		if err := h.Set(name, v); err != nil {
+			return "", err
+		}
+	}
+	tok, err := jws.Sign(payload, jws.WithKey(jwa.RS256(), k.key, jws.WithProtectedHeaders(h)))
+	if err != nil {
+		return "", fmt.Errorf("attestd: signing token: %w", err)
+	}
+	return string(tok), nil
+}
+
+// UnsecuredToken returns an unsigned JWS ({"alg":"none"}, empty signature)
+// of claims. attestd emits it only for draft-policy attestation, as MAA does:
+// such a token proves nothing.
+func UnsecuredToken(claims map[string]any) (string, error) {
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return "", fmt.Errorf("attestd: token claims: %w", err)
+	}
+	tok, err := jws.Sign(payload, jws.WithInsecureNoSignature())
+	if err != nil {
+		return "", fmt.Errorf("attestd: unsecured token: %w", err)
+	}
+	return string(tok), nil
+}

@@ -1,0 +1,422 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"github.com/sgxops/sgxops/attestd"
+	"github.com/sgxops/sgxops/collateral"
+	"github.com/sgxops/sgxops/dcap"
+	"github.com/sgxops/sgxops/sgx"
+	"github.com/sgxops/sgxops/sim"
+)
+
+// options of one harness run.
+type options struct {
+	Duration, Warmup time.Duration
+	Concurrency      []int
+	OpenLoopFraction float64
+	// Rounds splits Duration of the floor and closed-loop phases into
+	// alternating rounds.
+	Rounds int
+}
+
+// Goals of the issue.
+const (
+	goalRatio    = 0.75
+	goalOpenP99  = 25 * time.Millisecond
+	adminBearer  = "load-harness-admin-token-0123456789"
+	maxOpenInFly = 4096
+)
+
+// phase is one measured phase.
+type phase struct {
+	Name        string  `json:"name"`
+	Concurrency int     `json:"concurrency,omitempty"`
+	RateTarget  float64 `json:"rate_target,omitempty"` // open loop: requests/s offered
+	Requests    int     `json:"requests"`
+	Errors      int     `json:"errors"`
+	Throughput  float64 `json:"throughput"` // completed requests/s
+	P50ms       float64 `json:"p50_ms"`
+	P99ms       float64 `json:"p99_ms"`
+	Ratio       float64 `json:"ratio_to_floor"`
+}
+
+// report is the harness result.
+type report struct {
+	CPUs     int     `json:"cpus"`
+	Floor    phase   `json:"floor"`
+	Phases   []phase `json:"phases"`
+	Peak     float64 `json:"peak_throughput"`
+	Ratio    float64 `json:"peak_ratio_to_floor"`
+	OpenP99  float64 `json:"open_loop_p99_ms"`
+	GoalsMet bool    `json:"goals_met"`
+}
+
+func (r *report) print(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "phase\tconcurrency\toffered/s\trequests\terrors\tthroughput/s\tp50 ms\tp99 ms\tx floor\t\n")
+	for _, p := range append([]phase{r.Floor}, r.Phases...) {
+		c, rate := "-", "-"
+		if p.Concurrency > 0 {
+			c = fmt.Sprint(p.Concurrency)
+		}
+		if p.RateTarget > 0 {
+			rate = fmt.Sprintf("%.0f", p.RateTarget)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t\n", p.Name, c, rate, p.Requests, p.Errors, p.Throughput, p.P50ms, p.P99ms, p.Ratio)
+	}
+	tw.Flush()
+	ok := func(b bool) string {
+		if b {
+			return "met"
+		}
+		return "MISSED"
+	}
+	fmt.Fprintf(w, "\nCPUs %d. Peak HTTP throughput %.0f/s = %.2f x floor (goal >= %.2f: %s). Open-loop p99 at %.0f%% of peak: %.2f ms (goal < %v: %s).\n",
+		r.CPUs, r.Peak, r.Ratio, goalRatio, ok(r.Ratio >= goalRatio), 100*r.Phases[len(r.Phases)-1].RateTarget/r.Peak, r.OpenP99, goalOpenP99, ok(r.OpenP99 < float64(goalOpenP99)/1e6))
+}
+
+// fixture is a running attestd with one registered, active release and a
+// quote that attests successfully.
+type fixture struct {
+	url     string
+	body    []byte
+	quote   *sgx.Quote
+	coll    *collateral.Collateral
+	opts    dcap.Options
+	key     *attestd.SigningKey
+	running *attestd.Running
+	pcs     *httptest.Server
+	dir     string
+}
+
+func (f *fixture) close() {
+	if f.running != nil {
+		_ = f.running.Stop()
+	}
+	if f.pcs != nil {
+		f.pcs.Close()
+	}
+	os.RemoveAll(f.dir)
+}
+
+func setup(ctx context.Context) (*fixture, error) {
+	f := &fixture{}
+	var err error
+	if f.dir, err = os.MkdirTemp("", "attestd-load-*"); err != nil {
+		return nil, err
+	}
+	plat, err := sim.New([]byte("attestd load harness"), sim.Config{}, sim.Options{})
+	if err != nil {
+		return f, err
+	}
+	f.pcs = httptest.NewServer(sim.NewPCSServer(plat))
+	root := filepath.Join(f.dir, "sim-root.pem")
+	if err := os.WriteFile(root, plat.RootPEM(), 0o644); err != nil {
+		return f, err
+	}
+	tok := sha256.Sum256([]byte(adminBearer))
+	cfg := attestd.DefaultConfig()
+	cfg.Listen, cfg.InsecureHTTP, cfg.DataDir = "127.0.0.1:0", true, filepath.Join(f.dir, "data")
+	cfg.Issuer = "http://attestd.load"
+	cfg.Collateral = attestd.CollateralConfig{PCS: f.pcs.URL, InsecureSimulationRoot: root}
+	cfg.Auth.Tokens = []attestd.StaticToken{{Name: "load", SHA256: hex.EncodeToString(tok[:]), Role: attestd.RoleAdmin}}
+	if err := cfg.Validate(); err != nil {
+		return f, err
+	}
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if f.running, err = attestd.Start(ctx, cfg, log); err != nil {
+		return f, err
+	}
+	f.url = "http://" + f.running.Addr
+	id := sim.Identity{MREnclave: sha256.Sum256([]byte("load enclave")), MRSigner: sha256.Sum256([]byte("load signer")), ISVProdID: 1, ISVSVN: 1}
+	rt := []byte("load harness runtime data: an ephemeral public key")
+	var rd [64]byte
+	s := sha256.Sum256(rt)
+	copy(rd[:], s[:])
+	q, err := plat.Quote(id, rd)
+	if err != nil {
+		return f, err
+	}
+	for _, c := range []struct{ path, body string }{
+		{"/admin/v1/releases", fmt.Sprintf(`{"app":"load","name":"v1","mrenclave":%q}`, hex.EncodeToString(id.MREnclave[:]))},
+		{"/admin/v1/releases/load/v1/activate", ""},
+	} {
+		if err := post(f.url+c.path, adminBearer, []byte(c.body)); err != nil {
+			return f, err
+		}
+	}
+	f.body, _ = json.Marshal(map[string]any{
+		"quote":       base64.RawURLEncoding.EncodeToString(q),
+		"runtimeData": map[string]string{"data": base64.RawURLEncoding.EncodeToString(rt), "dataType": "Binary"},
+	})
+	// The floor verifies the same quote with the same collateral and trust.
+	if f.quote, err = sgx.ParseQuote(q); err != nil {
+		return f, err
+	}
+	req, err := dcap.CollateralRequestFor(f.quote)
+	if err != nil {
+		return f, err
+	}
+	if f.coll, err = plat.Get(ctx, req); err != nil {
+		return f, err
+	}
+	pool := x509Pool(plat)
+	f.opts = dcap.Options{InsecureSimulationRoots: pool}
+	if f.key, err = attestd.LoadOrCreateSigningKey(f.dir, cfg.Issuer, time.Now()); err != nil {
+		return f, err
+	}
+	return f, nil
+}
+
+func post(url, bearer string, body []byte) error {
+	req, err := http.NewRequest("POST", url, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+bearer)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("POST %s: HTTP %d: %s", url, resp.StatusCode, b)
+	}
+	return nil
+}
+
+func run(ctx context.Context, o options, progress io.Writer) (*report, error) {
+	f, err := setup(ctx)
+	if f != nil {
+		defer f.close()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("setup: %w", err)
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConns: 512, MaxIdleConnsPerHost: 512, IdleConnTimeout: time.Minute}}
+	do := func() error {
+		resp, err := client.Post(f.url+"/attest/SgxEnclave?api-version=2022-08-01", "application/json", bytes.NewReader(f.body))
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("HTTP %d", resp.StatusCode)
+		}
+		return nil
+	}
+	if err := do(); err != nil {
+		return nil, fmt.Errorf("first attestation: %w", err)
+	}
+	rep := &report{CPUs: runtime.GOMAXPROCS(0)}
+
+	v := dcap.NewVerifier(f.opts)
+	claims := floorClaims()
+	floorOp := func() error {
+		if _, err := v.Verify(f.quote, f.coll); err != nil {
+			return err
+		}
+		_, err := f.key.Sign(claims)
+		return err
+	}
+	// The floor and the closed-loop phases alternate in rounds, so that load
+	// from other processes on the machine affects all of them alike.
+	floor := &sample{}
+	closed := make([]sample, len(o.Concurrency))
+	for r := range o.Rounds {
+		fmt.Fprintf(progress, "round %d/%d: floor (in-process verify + RS256 sign) ...\n", r+1, o.Rounds)
+		closedLoop(ctx, rep.CPUs, o, floorOp, floor)
+		for i, c := range o.Concurrency {
+			fmt.Fprintf(progress, "round %d/%d: HTTP closed loop, concurrency %d ...\n", r+1, o.Rounds, c)
+			closedLoop(ctx, c, o, do, &closed[i])
+		}
+	}
+	rep.Floor = floor.phase(phase{Name: "floor", Ratio: 1})
+	for i, c := range o.Concurrency {
+		p := closed[i].phase(phase{Name: "http closed", Concurrency: c})
+		p.Ratio = p.Throughput / rep.Floor.Throughput
+		rep.Phases = append(rep.Phases, p)
+		rep.Peak = max(rep.Peak, p.Throughput)
+	}
+	rate := o.OpenLoopFraction * rep.Peak
+	fmt.Fprintf(progress, "open loop at %.0f/s ...\n", rate)
+	p := openLoop(ctx, rate, o, do)
+	p.Ratio = p.Throughput / rep.Floor.Throughput
+	rep.Phases = append(rep.Phases, p)
+	rep.Ratio = rep.Peak / rep.Floor.Throughput
+	rep.OpenP99 = p.P99ms
+	rep.GoalsMet = rep.Ratio >= goalRatio && p.P99ms < float64(goalOpenP99)/1e6 && p.Errors == 0
+	for _, ph := range rep.Phases {
+		if ph.Errors > 0 {
+			rep.GoalsMet = false
+		}
+	}
+	return rep, nil
+}
+
+// floorClaims is a claim set of the size attestd issues.
+func floorClaims() map[string]any {
+	h := hex.EncodeToString(make([]byte, 32))
+	return map[string]any{
+		"iss": "http://attestd.load", "iat": time.Now().Unix(), "nbf": time.Now().Unix(), "exp": time.Now().Add(8 * time.Hour).Unix(),
+		"jti": h + h, "x-ms-ver": "1.0", "x-ms-attestation-type": "sgx", "x-ms-policy-hash": h[:43],
+		"x-ms-sgx-mrenclave": h, "x-ms-sgx-mrsigner": h, "x-ms-sgx-product-id": 1, "x-ms-sgx-svn": 1,
+		"x-ms-sgx-is-debuggable": false, "x-ms-sgx-report-data": h + h + h + h,
+		"x-ms-sgx-collateral": map[string]any{"quotehash": h, "tcbinfohash": h, "qeidhash": h, "qeidcertshash": h, "qeidcrlhash": h, "tcbinfocertshash": h, "tcbinfocrlhash": h},
+		"x-sgxops-release":    "v1", "x-sgxops-app": "load", "x-sgxops-simulated": true,
+	}
+}
+
+// sample accumulates the measurements of one phase over rounds.
+type sample struct {
+	lat     []time.Duration
+	errs    int
+	elapsed time.Duration
+}
+
+func (s *sample) phase(p phase) phase {
+	p.Errors = s.errs
+	return summarize(p, s.lat, s.elapsed)
+}
+
+// closedLoop runs n workers that each issue op back to back for one round
+// (warm-up, then Duration/Rounds measured), adding to s.
+func closedLoop(ctx context.Context, n int, o options, op func() error, s *sample) {
+	var mu sync.Mutex
+	var errs atomic.Int64
+	var measuring atomic.Bool
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			local := make([]time.Duration, 0, 1024)
+			for {
+				select {
+				case <-stop:
+					mu.Lock()
+					s.lat = append(s.lat, local...)
+					mu.Unlock()
+					return
+				default:
+				}
+				t := time.Now()
+				err := op()
+				d := time.Since(t)
+				if measuring.Load() {
+					if err != nil {
+						errs.Add(1)
+					} else {
+						local = append(local, d)
+					}
+				}
+			}
+		}()
+	}
+	sleep(ctx, o.Warmup)
+	measuring.Store(true)
+	start := time.Now()
+	sleep(ctx, o.Duration/time.Duration(o.Rounds))
+	measuring.Store(false)
+	s.elapsed += time.Since(start)
+	close(stop)
+	wg.Wait()
+	s.errs += int(errs.Load())
+}
+
+// openLoop offers requests at a fixed rate, each in its own goroutine;
+// latency counts from the scheduled start, so queueing is included.
+func openLoop(ctx context.Context, rate float64, o options, op func() error) phase {
+	p := phase{Name: "http open", RateTarget: rate}
+	if rate <= 0 {
+		return p
+	}
+	interval := time.Duration(float64(time.Second) / rate)
+	var mu sync.Mutex
+	var lat []time.Duration
+	var errs, inflight atomic.Int64
+	var wg sync.WaitGroup
+	fire := func(sched time.Time, record bool) {
+		defer wg.Done()
+		defer inflight.Add(-1)
+		err := op()
+		d := time.Since(sched)
+		if !record {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			errs.Add(1)
+		} else {
+			lat = append(lat, d)
+		}
+	}
+	begin := time.Now()
+	warmEnd := begin.Add(o.Warmup)
+	end := warmEnd.Add(o.Duration)
+	for i := 0; ; i++ {
+		sched := begin.Add(time.Duration(i) * interval)
+		if !sched.Before(end) || ctx.Err() != nil {
+			break
+		}
+		if d := time.Until(sched); d > 0 {
+			time.Sleep(d)
+		}
+		if inflight.Load() >= maxOpenInFly {
+			errs.Add(1) // overloaded: count as an error rather than queue unboundedly
+			continue
+		}
+		inflight.Add(1)
+		wg.Add(1)
+		go fire(sched, !sched.Before(warmEnd))
+	}
+	wg.Wait()
+	p.Errors = int(errs.Load())
+	return summarize(p, lat, o.Duration)
+}
+
+func summarize(p phase, lat []time.Duration, elapsed time.Duration) phase {
+	p.Requests = len(lat)
+	p.Throughput = float64(len(lat)) / elapsed.Seconds()
+	if len(lat) == 0 {
+		return p
+	}
+	slices.Sort(lat)
+	q := func(f float64) float64 {
+		i := int(f * float64(len(lat)-1))
+		return float64(lat[i].Microseconds()) / 1000
+	}
+	p.P50ms, p.P99ms = q(0.50), q(0.99)
+	return p
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
