@@ -29,9 +29,9 @@ const (
 	// QueryApp restricts matching to the releases of one app.
 	QueryApp = "sgxops-app"
 	// QueryCandidate names the candidate release the request explicitly
-	// accepts (a rollout's test). It is only honoured together with QueryApp
-	// or when the name is unique among candidates (policy.Appraise matches
-	// candidates by name and identity).
+	// accepts (a rollout's test). The candidate must still match the quote's
+	// identity; its tokens say x-sgxops-release-state "candidate", which
+	// relying parties (maaclient by default) refuse unless they asked for it.
 	QueryCandidate = "sgxops-candidate"
 )
 

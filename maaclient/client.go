@@ -122,8 +122,8 @@ func dataOf(b []byte, isJSON bool) *wireData {
 }
 
 // AttestSGX submits an SGX quote to /attest/SgxEnclave and verifies the
-// token against exp (with exp.RuntimeData defaulting to ao.RuntimeData and
-// exp.Nonce to ao.Nonce).
+// token against exp (with exp.RuntimeData defaulting to ao.RuntimeData,
+// exp.Nonce to ao.Nonce, and exp.AllowCandidate set when ao.Candidate is).
 func (c *Client) AttestSGX(ctx context.Context, quote []byte, ao AttestOptions, exp Expectations) (*Token, error) {
 	return c.attest(ctx, "SgxEnclave", "quote", quote, ao, exp)
 }
@@ -154,6 +154,9 @@ func (c *Client) attest(ctx context.Context, typ, field string, evidence []byte,
 	}
 	if exp.Nonce == "" {
 		exp.Nonce = ao.Nonce
+	}
+	if ao.Candidate != "" {
+		exp.AllowCandidate = true // the caller asked for it
 	}
 	return c.Verify(ctx, tok, exp)
 }

@@ -35,6 +35,10 @@ type Expectations struct {
 	// AnyIdentity accepts any enclave identity. Use it only when the identity
 	// is checked otherwise (e.g. by the service's policy, trusted for that).
 	AnyIdentity bool
+	// AllowCandidate accepts a token for a candidate release (x-sgxops-
+	// release-state "candidate"): only a rollout's test should. False:
+	// rejected.
+	AllowCandidate bool
 	// AllowDebug accepts debug enclaves. False: rejected.
 	AllowDebug bool
 	// AllowSimulated accepts tokens for evidence from the simulated platform
@@ -182,6 +186,9 @@ func checkExpectations(t *Token, exp Expectations) error {
 	}
 	if exp.App != "" && t.App != exp.App {
 		return rejectf(ReasonRelease, "app %q, want %q", t.App, exp.App)
+	}
+	if t.ReleaseState == "candidate" && !exp.AllowCandidate {
+		return rejectf(ReasonRelease, "release %s/%s is a candidate, accepted only for a rollout's test", t.App, t.Release)
 	}
 	if len(exp.Releases) > 0 && !slices.Contains(exp.Releases, t.Release) {
 		return rejectf(ReasonRelease, "release %q is not among %q", t.Release, exp.Releases)

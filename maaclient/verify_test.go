@@ -186,6 +186,8 @@ func TestVerify(t *testing.T) {
 			*e = maaclient.Expectations{MRSigner: testMRSigner, ProductID: 3, MinSVN: 8}
 		}, maaclient.ReasonMeasurement},
 		{"other app", sign(nil), func(e *maaclient.Expectations) { *e = maaclient.Expectations{App: "db"} }, maaclient.ReasonRelease},
+		{"candidate", sign(func(c map[string]any) { c["x-sgxops-release-state"] = "candidate" }), nil, maaclient.ReasonRelease},
+		{"candidate allowed", sign(func(c map[string]any) { c["x-sgxops-release-state"] = "candidate" }), func(e *maaclient.Expectations) { e.AllowCandidate = true }, 0},
 		{"nonce", sign(nil), func(e *maaclient.Expectations) { e.Nonce = "n-1" }, maaclient.ReasonNonce},
 		{"no expectation", sign(nil), func(e *maaclient.Expectations) { *e = maaclient.Expectations{} }, maaclient.ReasonNoExpectation},
 		{"product id as string", sign(func(c map[string]any) { c["x-ms-sgx-product-id"] = "3" }), nil, maaclient.ReasonMalformed},
