@@ -71,6 +71,7 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.metrics.attestations.WithLabelValues(typ, out.result, tcb, fmt.Sprint(out.simulated)).Inc()
 	s.metrics.latency.WithLabelValues(typ, out.result).Observe(time.Since(start).Seconds())
+	reqInfo(r.Context()).simulated = out.simulated
 	s.logAttestation(r.Context(), typ, out, err, time.Since(start))
 	if err != nil {
 		return err
@@ -144,16 +145,16 @@ func (s *Server) attest(ctx context.Context, kind EvidenceKind, body []byte, que
 	}
 	body0 := q.SGXBody
 	out.mrenclave = hex.EncodeToString(body0.MREnclave[:])
-	// Until verification says otherwise, a quote whose PCK chain names the
-	// simulated platform is logged as simulated.
-	out.simulated = claimsSimulation(q)
-
 	t := time.Now()
 	ver, err := s.verifier.VerifyQuote(ctx, q)
 	s.metrics.observePhase("verify", t)
 	if ver != nil {
 		out.tcbStatus = ver.Verdict.Status.String()
 		out.simulated = ver.Verdict.Simulated
+	} else {
+		// Unverified: a quote whose PCK chain names the simulated platform is
+		// still logged as simulated.
+		out.simulated = claimsSimulation(q)
 	}
 	if err != nil {
 		return "", out, s.verifyError(err, &out)
@@ -303,9 +304,13 @@ func checkBindings(req *AttestRequest, b *sgx.ReportBody) error {
 // is 400 InvalidQuote with dcap's reason.
 func (s *Server) verifyError(err error, out *attestOutcome) error {
 	var ce *CollateralError
+	var qe *QuoteError
 	var de *dcap.Error
 	var re *collateral.RequestError
 	switch {
+	case errors.As(err, &qe):
+		out.result = resultInvalidQuote
+		return &APIError{Status: http.StatusBadRequest, Code: CodeInvalidQuote, Message: trimPrefix(qe.Err.Error()), Err: err}
 	case errors.As(err, &ce), errors.Is(err, dcap.ErrCollateralUnavailable):
 		out.result = resultCollateralUnavailable
 		return &APIError{Status: http.StatusServiceUnavailable, Code: CodeCollateralUnavailable,

@@ -160,6 +160,12 @@ func TestAttestRejections(t *testing.T) {
 	q := e.quote(id, rt)
 	flipped := append([]byte(nil), q...)
 	flipped[48+64] ^= 1 // MRENCLAVE byte: the quote signature no longer verifies
+	pq, err := sgx.ParseQuote(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pq.Signature.CertData = sgx.CertificationData{Type: sgx.CertPCKLeaf, Data: []byte("not a chain")}
+	noChain := pq.Marshal()
 
 	tests := []struct {
 		name   string
@@ -171,6 +177,7 @@ func TestAttestRejections(t *testing.T) {
 	}{
 		{"runtime data mismatch", "/attest/SgxEnclave", attestBody("quote", q, []byte("other")), 400, CodeRuntimeDataMismatch, "SuppliedRuntimeDataDigest"},
 		{"tampered quote", "/attest/SgxEnclave", attestBody("quote", flipped, rt), 400, CodeInvalidQuote, "signature_invalid"},
+		{"no PCK chain in the quote", "/attest/SgxEnclave", attestBody("quote", noChain, rt), 400, CodeInvalidQuote, "certification data type"},
 		{"garbage quote", "/attest/SgxEnclave", attestBody("quote", []byte("not a quote"), nil), 400, CodeInvalidQuote, ""},
 		{"debug enclave", "/attest/SgxEnclave", attestBody("quote", e.quote(dbg, nil), nil), 400, CodePolicyEvaluation, "debug_not_allowed"},
 		{"unregistered", "/attest/SgxEnclave", attestBody("quote", e.quote(unknown, nil), nil), 400, CodePolicyEvaluation, "no_matching_release"},
@@ -240,5 +247,32 @@ func TestCollateralUnavailableIs503(t *testing.T) {
 	rz := e.do("GET", "/readyz", "", nil)
 	if rz.status != http.StatusServiceUnavailable || !strings.Contains(string(rz.body), "collateral") {
 		t.Fatalf("readyz with the collateral service down: %d %s", rz.status, rz.body)
+	}
+}
+
+// TestKSSInitTimeData attests a KSS enclave whose CONFIGID binds JSON
+// init-time data: the token carries x-ms-inittime and the KSS claims.
+func TestKSSInitTimeData(t *testing.T) {
+	e := newTestEnv(t, envOpts{})
+	init := []byte(`{"config":"blue","replicas":3}`)
+	id := identity("kss")
+	id.Attributes = sgx.Attributes{Flags: sim.DefaultAttributes.Flags | sgx.AttrKSS, XFRM: sim.DefaultAttributes.XFRM}
+	sum := sha256.Sum256(init)
+	copy(id.ConfigID[:], sum[:])
+	id.ConfigSVN, id.ISVFamilyID[0], id.ISVExtProdID[15] = 9, 0xfa, 0xe1
+	e.release("kss", "v1", id, false)
+	q := e.quote(id, nil)
+	body := map[string]any{"quote": base64.RawURLEncoding.EncodeToString(q),
+		"inittimeData": map[string]string{"data": base64.RawURLEncoding.EncodeToString(init), "dataType": "JSON"}}
+	_, c := tokenParts(t, e.do("POST", "/attest/SgxEnclave", "", body).token(t))
+	it, _ := c["x-ms-inittime"].(map[string]any)
+	if it["config"] != "blue" || c["x-ms-sgx-config-id"] != hex.EncodeToString(id.ConfigID[:]) ||
+		c["x-ms-sgx-config-svn"].(json.Number).String() != "9" || !strings.HasPrefix(c["x-ms-sgx-isv-family-id"].(string), "fa") ||
+		!strings.HasSuffix(c["x-ms-sgx-isv-extended-product-id"].(string), "e1") {
+		t.Fatalf("KSS claims: %v", c)
+	}
+	body["inittimeData"] = map[string]string{"data": base64.RawURLEncoding.EncodeToString([]byte(`{"config":"red"}`)), "dataType": "JSON"}
+	if r := e.do("POST", "/attest/SgxEnclave", "", body); r.status != 400 || r.errorCode(t) != CodeRuntimeDataMismatch {
+		t.Fatalf("mismatched init-time data: %d %s", r.status, r.body)
 	}
 }

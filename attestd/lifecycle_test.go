@@ -133,11 +133,17 @@ func TestSimulatedLogsAndMetrics(t *testing.T) {
 	e.attest(q, nil, "").token(t)
 	e.attest(q, []byte("wrong"), "") // rejected before verification (binding)
 	e.attest(e.quote(identity("unknown"), nil), nil, "")
-	n := 0
+	n, access := 0, 0
 	for _, line := range strings.Split(strings.TrimSpace(e.logs.String()), "\n") {
 		var l map[string]any
 		if err := json.Unmarshal([]byte(line), &l); err != nil {
 			t.Fatalf("log line is not JSON: %q", line)
+		}
+		if l["msg"] == "http" && strings.HasPrefix(l["path"].(string), "/attest/") {
+			t.Errorf("access log line of a simulated attestation does not say so: %s", line)
+		}
+		if l["msg"] == "http (SIMULATED evidence)" && l["simulated"] == true {
+			access++
 		}
 		if l["mrenclave"] == nil || l["tcb_status"] == nil {
 			continue // not about verified evidence
@@ -147,8 +153,8 @@ func TestSimulatedLogsAndMetrics(t *testing.T) {
 			t.Errorf("log line about simulated evidence does not say so: %s", line)
 		}
 	}
-	if n < 2 {
-		t.Fatalf("%d attestation log lines", n)
+	if n < 2 || access != 3 {
+		t.Fatalf("%d attestation log lines, %d simulated access log lines (want 3)", n, access)
 	}
 	m := string(mustStatus(t, e.do("GET", "/metrics", "", nil), 200).body)
 	for _, want := range []string{

@@ -208,6 +208,13 @@ func decodeData(field string, d *wireData) (*Data, error) {
 // a mix), with or without padding, ignoring whitespace. field names the JSON
 // field in errors; the offset is into s.
 func DecodeBase64(field, s string) ([]byte, error) {
+	// Fast paths for the canonical forms clients send.
+	if b, err := base64.RawURLEncoding.Strict().DecodeString(s); err == nil {
+		return b, nil
+	}
+	if b, err := base64.StdEncoding.Strict().DecodeString(s); err == nil {
+		return b, nil
+	}
 	buf := make([]byte, 0, len(s))
 	pad := 0
 	for i := 0; i < len(s); i++ {

@@ -166,6 +166,7 @@ func (s *Server) wrap(route string, fn func(http.ResponseWriter, *http.Request) 
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
 		id := newRequestID()
+		info := &requestInfo{id: id}
 		sw.Header().Set("x-ms-request-id", id)
 		sw.Header().Set("x-ms-maa-service-version", "sgxops-attestd")
 		defer func() {
@@ -176,10 +177,17 @@ func (s *Server) wrap(route string, fn func(http.ResponseWriter, *http.Request) 
 				}
 			}
 			s.metrics.httpRequests.WithLabelValues(route, strconv.Itoa(sw.code)).Inc()
-			s.log.Debug("http", "method", r.Method, "path", r.URL.Path, "status", sw.code,
-				"duration_ms", float64(time.Since(start).Microseconds())/1000, "request_id", id, "remote", r.RemoteAddr)
+			if s.log.Enabled(r.Context(), slog.LevelDebug) {
+				attrs := []any{"method", r.Method, "path", r.URL.Path, "status", sw.code,
+					"duration_ms", float64(time.Since(start).Microseconds()) / 1000, "request_id", id, "remote", r.RemoteAddr}
+				msg := "http"
+				if info.simulated {
+					msg, attrs = "http (SIMULATED evidence)", append(attrs, "simulated", true)
+				}
+				s.log.Debug(msg, attrs...)
+			}
 		}()
-		r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
+		r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info))
 		if err := fn(sw, r); err != nil {
 			var ae *APIError
 			if !errors.As(err, &ae) || ae.Status >= 500 {
@@ -190,12 +198,22 @@ func (s *Server) wrap(route string, fn func(http.ResponseWriter, *http.Request) 
 	})
 }
 
-type requestIDKey struct{}
-
-func requestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
+// requestInfo is what handlers tell the access log about a request.
+type requestInfo struct {
+	id        string
+	simulated bool // the request carried evidence from the simulated platform
 }
+
+type requestInfoKey struct{}
+
+func reqInfo(ctx context.Context) *requestInfo {
+	if i, ok := ctx.Value(requestInfoKey{}).(*requestInfo); ok {
+		return i
+	}
+	return &requestInfo{}
+}
+
+func requestID(ctx context.Context) string { return reqInfo(ctx).id }
 
 func newRequestID() string {
 	var b [12]byte

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sgxops/sgxops/collateral"
@@ -37,19 +38,36 @@ type CollateralError struct{ Err error }
 func (e *CollateralError) Error() string { return "attestd: collateral: " + e.Err.Error() }
 func (e *CollateralError) Unwrap() error { return e.Err }
 
+// QuoteError reports a quote whose collateral cannot even be requested (no
+// PCK chain in its certification data, an unknown PCK CA): a permanent
+// problem of the quote, unlike a CollateralError.
+type QuoteError struct{ Err error }
+
+func (e *QuoteError) Error() string { return "attestd: quote: " + e.Err.Error() }
+func (e *QuoteError) Unwrap() error { return e.Err }
+
 // DCAPVerifier verifies quotes with a cached dcap.Verifier and collateral
 // from Source (which should itself be cached, see collateral.NewCache).
 type DCAPVerifier struct {
 	Source collateral.Source
 	DCAP   *dcap.Verifier
+
+	// requests caches the collateral request derived from a PCK chain, so
+	// that the chain is not parsed on every attestation of a platform.
+	requests sync.Map // string(certification data) -> collateral.Request
+	nreq     atomic.Int64
 }
+
+// maxRequestCache bounds DCAPVerifier's request cache (one entry per
+// platform PCK certificate); when full it is emptied.
+const maxRequestCache = 1024
 
 // VerifyQuote derives the collateral request from the quote's PCK
 // certificate, gets the collateral and verifies.
 func (d *DCAPVerifier) VerifyQuote(ctx context.Context, q *sgx.Quote) (*Verification, error) {
-	req, err := dcap.CollateralRequestFor(q)
+	req, err := d.request(q)
 	if err != nil {
-		return nil, err
+		return nil, &QuoteError{Err: err}
 	}
 	coll, err := d.Source.Get(ctx, req)
 	if err != nil {
@@ -60,6 +78,28 @@ func (d *DCAPVerifier) VerifyQuote(ctx context.Context, q *sgx.Quote) (*Verifica
 		return nil, err
 	}
 	return &Verification{Verdict: v, Collateral: coll}, err
+}
+
+// request returns dcap.CollateralRequestFor(q), cached by the quote's
+// certification data (the request depends on nothing else but the TEE).
+func (d *DCAPVerifier) request(q *sgx.Quote) (collateral.Request, error) {
+	key := string(q.Signature.CertData.Data)
+	if q.IsTDX() {
+		key = "tdx\x00" + key
+	}
+	if r, ok := d.requests.Load(key); ok {
+		return r.(collateral.Request), nil
+	}
+	r, err := dcap.CollateralRequestFor(q)
+	if err != nil {
+		return r, err
+	}
+	if d.nreq.Add(1) > maxRequestCache {
+		d.requests.Clear()
+		d.nreq.Store(0)
+	}
+	d.requests.Store(key, r)
+	return r, nil
 }
 
 // bundleSet is a collateral.Source over several offline bundles: the first

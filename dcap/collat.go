@@ -115,6 +115,8 @@ func (vr *Verifier) verifyCollateral(c *collateral.Collateral) (*verifiedCollate
 		return nil, errf(ReasonCollateralInvalid, "PCK CRL and TCB Info issuer chains end at different roots")
 	}
 	v.pckCRLIssuer = crlChain.certs[0]
+	// A simulation-named signer of any item makes the whole set simulated.
+	v.simulated = v.simulated || qeChain.simulated || crlChain.simulated
 
 	// CRLs: Root CA CRL signed by the root, PCK CRL by the PCK CA.
 	rootCRL, rootRevoked, err := parseCRL("Root CA CRL", c.RootCACRL, v.root)

@@ -50,13 +50,17 @@ type anchor struct {
 
 // anchors returns the trust anchors of o, production first.
 func (o *Options) anchors() []anchor {
-	pool := o.Roots
-	if pool == nil {
+	// Pools are cloned: later changes to the caller's pools must not change
+	// what a Verifier trusts.
+	var pool *x509.CertPool
+	if o.Roots != nil {
+		pool = o.Roots.Clone()
+	} else {
 		pool = IntelSGXRootPool()
 	}
 	as := []anchor{{pool: pool}}
 	if o.InsecureSimulationRoots != nil {
-		as = append(as, anchor{pool: o.InsecureSimulationRoots, simulated: true})
+		as = append(as, anchor{pool: o.InsecureSimulationRoots.Clone(), simulated: true})
 	}
 	return as
 }

@@ -214,16 +214,15 @@ func run(ctx context.Context, o options, progress io.Writer) (*report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("setup: %w", err)
 	}
-	client := &http.Client{Transport: &http.Transport{MaxIdleConns: 512, MaxIdleConnsPerHost: 512, IdleConnTimeout: time.Minute}}
+	client := newRawClient(f.running.Addr, "/attest/SgxEnclave?api-version=2022-08-01", "attestd.load", f.body)
+	defer client.close()
 	do := func() error {
-		resp, err := client.Post(f.url+"/attest/SgxEnclave?api-version=2022-08-01", "application/json", bytes.NewReader(f.body))
+		status, err := client.do()
 		if err != nil {
 			return err
 		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("HTTP %d", resp.StatusCode)
+		if status != http.StatusOK {
+			return fmt.Errorf("HTTP %d", status)
 		}
 		return nil
 	}
