@@ -2,7 +2,7 @@
 GO ?= go
 export SGXOPS_CORPUS ?= $(abspath ../shared/corpus)
 
-.PHONY: all build demo test test-deps vet fmt-check lint fuzz bench generate clean
+.PHONY: all build demo test test-deps vet fmt-check lint fuzz bench load generate clean
 
 all: build
 
@@ -36,6 +36,11 @@ fuzz:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## load: attestd load harness on loopback (floor vs HTTP at c16/c64, open loop at 80% of peak).
+## Exits 1 when a goal is missed; run it on an otherwise idle machine.
+load:
+	$(GO) run ./cmd/attestd-load --check
 
 generate:
 	$(GO) generate ./...
