@@ -42,6 +42,11 @@ func checkTDXModule(ti *collateral.TCBInfo, td *sgx.TDReportBody) error {
 	if td.MRSignerSEAM != mrsigner {
 		return errf(ReasonTDXModuleMismatch, "MRSIGNERSEAM %x is not %s mrsigner %x", td.MRSignerSEAM, source, mrsigner)
 	}
+	// Intel's QVL requires SEAMATTRIBUTES to be zero (no debug or other
+	// non-production TDX module), whatever the TCB Info mask says.
+	if td.SEAMAttributes != [8]byte{} {
+		return errf(ReasonTDXModuleMismatch, "SEAMATTRIBUTES %x is not zero", td.SEAMAttributes)
+	}
 	for i := range attr {
 		if td.SEAMAttributes[i]&mask[i] != attr[i] {
 			return errf(ReasonTDXModuleMismatch, "SEAMATTRIBUTES %x masked with %x is not %s attributes %x", td.SEAMAttributes, mask, source, attr)

@@ -35,8 +35,9 @@ type Verdict struct {
 	// PlatformStatus is the status of the matched TCB Info level before convergence
 	// with the QE and TDX module statuses.
 	PlatformStatus Status
-	// TDXModuleStatus is the status of the matched TDX module identity level
-	// (TD quotes with a TDX module major version above 0); StatusUnknown otherwise.
+	// TDXModuleStatus is the status of the matched TDX module identity level for
+	// TD quotes with a TDX module major version above 0; UpToDate for major
+	// version 0 (no module levels apply); StatusUnknown for SGX quotes.
 	TDXModuleStatus Status
 	// TCBEvaluationDataNumber is the TCB Info's evaluation data number.
 	TCBEvaluationDataNumber uint32
