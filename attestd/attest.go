@@ -116,6 +116,13 @@ func (s *Server) attestHTTP(r *http.Request, kind EvidenceKind) (string, attestO
 	if err != nil {
 		return "", attestOutcome{result: resultInvalidRequest}, badRequest("reading the request body: %v", err)
 	}
+	select {
+	case s.slots <- struct{}{}:
+		defer func() { <-s.slots }()
+	case <-r.Context().Done():
+		// The client gave up while waiting for a slot.
+		return "", attestOutcome{result: resultError}, r.Context().Err()
+	}
 	return s.attest(r.Context(), kind, body, r.URL.Query())
 }
 

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"strconv"
 	"time"
 
@@ -62,6 +63,10 @@ type Server struct {
 	collReady func(context.Context) error
 	fmspcAge  *ageTracker
 	mux       *http.ServeMux
+	// slots bounds concurrent attestations to the number of CPUs: requests
+	// beyond it wait in line (FIFO) instead of time-sharing the CPUs, which
+	// keeps tail latency low near saturation.
+	slots chan struct{}
 }
 
 // New assembles a Server.
@@ -89,6 +94,7 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
+		slots:     make(chan struct{}, 2*runtime.GOMAXPROCS(0)),
 		cfg:       opts.Config,
 		log:       log,
 		now:       now,
