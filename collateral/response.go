@@ -9,6 +9,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/sgxops/sgxops/internal/pemcert"
 	"io"
 	"net/url"
 	"strings"
@@ -109,28 +110,8 @@ func parseIssuerChain(header string) ([]byte, error) {
 
 // checkPEMChain checks that b is one or more PEM certificates and nothing else.
 func checkPEMChain(b []byte) error {
-	n := 0
-	for rest := b; ; {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
-			if len(bytes.TrimSpace(rest)) != 0 {
-				return fmt.Errorf("data that is not a PEM block after certificate %d", n)
-			}
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			return fmt.Errorf("PEM block %d is %q, want CERTIFICATE", n+1, block.Type)
-		}
-		if _, err := x509.ParseCertificate(block.Bytes); err != nil {
-			return fmt.Errorf("certificate %d: %v", n+1, err)
-		}
-		n++
-	}
-	if n == 0 {
-		return errors.New("no PEM certificate")
-	}
-	return nil
+	_, err := pemcert.Parse(b)
+	return err
 }
 
 // decodeCRL returns the DER of a CRL served as DER, PEM ("X509 CRL") or hex text

@@ -5,9 +5,9 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/sgxops/sgxops/internal/pemcert"
 	"slices"
 	"strings"
 	"time"
@@ -62,29 +62,9 @@ func parsePEMChain(what string, b []byte) ([]*x509.Certificate, error) {
 	if len(b) > maxChainPEM {
 		return nil, errf(ReasonChainInvalid, "%s is %d bytes, more than %d", what, len(b), maxChainPEM)
 	}
-	rest := bytes.TrimRight(b, "\x00")
-	var certs []*x509.Certificate
-	for {
-		rest = bytes.TrimLeft(rest, " \t\r\n")
-		if len(rest) == 0 {
-			break
-		}
-		blk, r := pem.Decode(rest)
-		if blk == nil {
-			return nil, errf(ReasonChainInvalid, "%s: %d bytes after certificate %d are not PEM", what, len(rest), len(certs))
-		}
-		if blk.Type != "CERTIFICATE" {
-			return nil, errf(ReasonChainInvalid, "%s: PEM block %d has type %q", what, len(certs), blk.Type)
-		}
-		c, err := x509.ParseCertificate(blk.Bytes)
-		if err != nil {
-			return nil, wrapf(ReasonChainInvalid, err, "%s: certificate %d", what, len(certs))
-		}
-		certs = append(certs, c)
-		rest = r
-	}
-	if len(certs) == 0 {
-		return nil, errf(ReasonChainInvalid, "%s holds no certificate", what)
+	certs, err := pemcert.Parse(b)
+	if err != nil {
+		return nil, wrapf(ReasonChainInvalid, err, "%s", what)
 	}
 	return certs, nil
 }

@@ -1,11 +1,10 @@
 package sgx
 
 import (
-	"bytes"
 	"crypto/x509"
 	"encoding/binary"
-	"encoding/pem"
 	"fmt"
+	"github.com/sgxops/sgxops/internal/pemcert"
 )
 
 // Quote versions.
@@ -106,28 +105,9 @@ func (c CertificationData) PCKChain() ([]*x509.Certificate, error) {
 	if c.Type != CertPCKChain {
 		return nil, fmt.Errorf("sgx: certification data is %v, not a PCK certificate chain", c.Type)
 	}
-	var certs []*x509.Certificate
-	rest := bytes.TrimRight(c.Data, "\x00")
-	for {
-		var blk *pem.Block
-		blk, rest = pem.Decode(rest)
-		if blk == nil {
-			break
-		}
-		if blk.Type != "CERTIFICATE" {
-			return nil, fmt.Errorf("sgx: PCK chain has a PEM block of type %q", blk.Type)
-		}
-		cert, err := x509.ParseCertificate(blk.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("sgx: PCK chain certificate %d: %w", len(certs), err)
-		}
-		certs = append(certs, cert)
-	}
-	if len(bytes.TrimSpace(rest)) != 0 {
-		return nil, fmt.Errorf("sgx: PCK chain has %d trailing bytes that are not PEM", len(bytes.TrimSpace(rest)))
-	}
-	if len(certs) == 0 {
-		return nil, fmt.Errorf("sgx: PCK chain holds no certificate")
+	certs, err := pemcert.Parse(c.Data)
+	if err != nil {
+		return nil, fmt.Errorf("sgx: PCK chain: %w", err)
 	}
 	return certs, nil
 }

@@ -1,11 +1,10 @@
 package cli
 
 import (
-	"bytes"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/sgxops/sgxops/internal/pemcert"
 	"io"
 	"os"
 
@@ -66,34 +65,17 @@ func (f *simRootFlags) pool(w io.Writer) (*x509.CertPool, error) {
 
 // parseRootPEM decodes PEM CA certificates, refusing Intel's production root.
 func parseRootPEM(b []byte) ([]*x509.Certificate, error) {
-	var certs []*x509.Certificate
-	rest := b
-	for {
-		var blk *pem.Block
-		blk, rest = pem.Decode(rest)
-		if blk == nil {
-			break
-		}
-		if blk.Type != "CERTIFICATE" {
-			return nil, fmt.Errorf("PEM block %d is %q, not a CERTIFICATE", len(certs), blk.Type)
-		}
-		c, err := x509.ParseCertificate(blk.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("certificate %d: %w", len(certs), err)
-		}
+	certs, err := pemcert.Parse(b)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range certs {
 		if !c.IsCA {
 			return nil, fmt.Errorf("certificate %q is not a CA certificate", c.Subject.CommonName)
 		}
 		if c.Equal(dcap.IntelSGXRootCA()) {
 			return nil, errors.New("this is Intel's production SGX Root CA, which is always trusted; it is not a simulation root")
 		}
-		certs = append(certs, c)
-	}
-	if len(bytes.TrimSpace(rest)) != 0 {
-		return nil, fmt.Errorf("%d trailing bytes are not PEM", len(bytes.TrimSpace(rest)))
-	}
-	if len(certs) == 0 {
-		return nil, errors.New("no PEM certificate")
 	}
 	return certs, nil
 }
