@@ -91,6 +91,16 @@ func runSimInit(out io.Writer, o *simInitOptions) error {
 		return withExit(ExitInvalidInput, fmt.Errorf("%s already holds a simulated platform (use --force to replace it)", o.dir))
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return withExit(ExitInternal, err)
+	} else if err != nil {
+		// Not a platform state directory: write only into a new or empty one,
+		// so that a wrong --dir never mixes keys into someone's files.
+		entries, rerr := os.ReadDir(o.dir)
+		if rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+			return withExit(ExitInvalidInput, rerr)
+		}
+		if len(entries) > 0 {
+			return withExit(ExitInvalidInput, fmt.Errorf("%s is not empty and holds no simulated platform; choose a new or empty directory", o.dir))
+		}
 	}
 	var p *sim.Platform
 	if o.seed != "" {

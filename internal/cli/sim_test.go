@@ -309,3 +309,28 @@ func chainPool(t *testing.T, p *sim.Platform) *x509.CertPool {
 	}
 	return pool
 }
+
+// TestSimInitRefusesForeignDirectory: a --dir that holds other files (say, a
+// source tree) is never written into, with or without --force.
+func TestSimInitRefusesForeignDirectory(t *testing.T) {
+	dir := t.TempDir()
+	own := filepath.Join(dir, "main.go")
+	if err := os.WriteFile(own, []byte("package main\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, extra := range [][]string{nil, {"--force"}} {
+		code, _, stderr := runCLI(t, append([]string{"sim", "init", "--dir", dir}, extra...)...)
+		if code != ExitInvalidInput || !strings.Contains(stderr, "not empty") {
+			t.Fatalf("%v: exit %d, stderr %q", extra, code, stderr)
+		}
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Fatalf("directory now holds %d entries, want only main.go", len(entries))
+	}
+	// An existing empty directory is fine.
+	empty := t.TempDir()
+	if code, _, stderr := runCLI(t, "sim", "init", "--dir", empty, "--seed", "e"); code != ExitOK {
+		t.Fatalf("empty dir: exit %d: %s", code, stderr)
+	}
+}
