@@ -66,12 +66,21 @@ func runDemo(ctx context.Context, out io.Writer, o *demoOptions) error {
 		}
 	}
 	_, err := demo.Run(ctx, demo.Options{Out: out, Dir: o.dir, KeepRunning: o.keepRunning, DrainGrace: o.drainGrace})
-	if err != nil {
-		var se *demo.StepError
-		if errors.As(err, &se) {
-			return withExit(ExitVerifyFailed, err)
-		}
-		return withExit(ExitInternal, err)
+	return demoExit(err)
+}
+
+// demoExit maps a demo error to the CLI's exit codes: a failed step is a
+// verification failure (3), a used --dir a usage error (2), anything else internal (5).
+func demoExit(err error) error {
+	if err == nil {
+		return nil
 	}
-	return nil
+	var se *demo.StepError
+	switch {
+	case errors.As(err, &se):
+		return withExit(ExitVerifyFailed, err)
+	case errors.Is(err, demo.ErrDirNotEmpty):
+		return withExit(ExitUsage, err)
+	}
+	return withExit(ExitInternal, err)
 }

@@ -15,6 +15,10 @@ import (
 	"github.com/sgxops/sgxops/ra"
 )
 
+// ErrDirNotEmpty is returned when Options.Dir names a directory that is not
+// empty (for example one holding a previous run).
+var ErrDirNotEmpty = errors.New("demo: --dir is not empty; give a new or empty directory")
+
 // Options configures Run. The zero value runs the demo quietly in a fresh
 // temporary directory.
 type Options struct {
@@ -200,6 +204,14 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	st := &story{ctx: ctx, dir: opts.Dir, grace: opts.DrainGrace}
 	if st.grace <= 0 {
 		st.grace = time.Hour
+	}
+	if st.dir != "" {
+		// The story starts from nothing: a directory with a previous run (or
+		// anything else) would make registration conflict halfway through.
+		// Other errors (not a directory, ...) surface in step 1.
+		if entries, err := os.ReadDir(st.dir); err == nil && len(entries) > 0 {
+			return nil, fmt.Errorf("%w: %s", ErrDirNotEmpty, st.dir)
+		}
 	}
 	if st.dir == "" {
 		d, err := os.MkdirTemp("", "sgxops-demo-")

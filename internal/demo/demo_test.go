@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -209,5 +210,18 @@ func TestDemoKeepRunning(t *testing.T) {
 	r := <-done
 	if r.err != nil {
 		t.Fatal(r.err)
+	}
+}
+
+// TestDemoRefusesUsedDir: a --dir holding a previous run is refused before any
+// step runs, instead of failing halfway with a registry conflict.
+func TestDemoRefusesUsedDir(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "leftover"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Run(context.Background(), Options{Out: io.Discard, Dir: dir})
+	if err == nil || !strings.Contains(err.Error(), "not empty") || rep != nil {
+		t.Fatalf("report %v, err %v", rep, err)
 	}
 }
