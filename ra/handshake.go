@@ -5,6 +5,7 @@ import (
 	"crypto/ecdh"
 	"crypto/rand"
 	"encoding/hex"
+	"sync"
 )
 
 // Server answers handshakes: a fresh ephemeral key per session and a quote
@@ -67,11 +68,15 @@ type Client struct {
 	Verifier Verifier
 }
 
-// PendingHandshake is a client handshake waiting for the ServerHello.
+// PendingHandshake is a client handshake waiting for the ServerHello. It
+// completes at most one session.
 type PendingHandshake struct {
 	priv  *ecdh.PrivateKey
 	hello ClientHello
 	v     Verifier
+
+	mu       sync.Mutex
+	finished bool // a session was made: a second one would reuse its keys and nonces
 }
 
 // Hello starts a handshake: it returns the ClientHello to send and the state
@@ -100,9 +105,16 @@ func (p *PendingHandshake) Transcript(serverPub []byte) []byte {
 }
 
 // Finish verifies the ServerHello's quote against the transcript (with the
-// Verifier, then the binding itself) and derives the session keys.
+// Verifier, then the binding itself) and derives the session keys. After one
+// successful Finish, further calls fail with ErrClosed; a failed Finish may
+// be retried.
 func (p *PendingHandshake) Finish(ctx context.Context, serverHello []byte) (*Session, error) {
 	const op = "client handshake"
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.finished {
+		return nil, newErr(op, ReasonClosed, "handshake already finished", nil)
+	}
 	sh, err := ParseServerHello(serverHello)
 	if err != nil {
 		return nil, err
@@ -125,5 +137,6 @@ func (p *PendingHandshake) Finish(ctx context.Context, serverHello []byte) (*Ses
 		return nil, err
 	}
 	sess.attestation = att
+	p.finished = true
 	return sess, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,9 +14,10 @@ import (
 )
 
 // HTTPSession is the client side of an attested session over HTTP. Calls are
-// serialised (records must arrive in order). If a call fails in transport
-// after the server may have processed it, the session's sequence numbers may
-// no longer agree: dial a new session.
+// serialised (records must arrive in order). A call that fails other than
+// with a *RemoteError leaves the session's sequence numbers possibly out of
+// step with the server's, so every later call fails with ErrClosed: dial a
+// new session.
 type HTTPSession struct {
 	base string
 	hc   *http.Client
@@ -23,6 +25,7 @@ type HTTPSession struct {
 	mu     sync.Mutex
 	sess   *Session
 	closed bool
+	broken bool // a call failed after sealing its request: counters may be out of step
 }
 
 // DialHTTP performs a handshake with the service at baseURL (its root, the
@@ -70,6 +73,22 @@ func (s *HTTPSession) Call(ctx context.Context, op string, req []byte) ([]byte, 
 	if s.closed {
 		return nil, newErr("call", ReasonClosed, "", nil)
 	}
+	if s.broken {
+		// The server may have answered a request whose answer never arrived;
+		// that answer would be accepted as the next call's. Never go on.
+		return nil, newErr("call", ReasonClosed, "an earlier call failed; dial a new session", nil)
+	}
+	pt, err := s.call(ctx, op, req)
+	if err != nil {
+		var re *RemoteError
+		if !errors.As(err, &re) {
+			s.broken = true
+		}
+	}
+	return pt, err
+}
+
+func (s *HTTPSession) call(ctx context.Context, op string, req []byte) ([]byte, error) {
 	rec, err := s.sess.Seal(RecordData, req, []byte(op))
 	if err != nil {
 		return nil, err

@@ -173,7 +173,8 @@ func (s *HTTPServer) lookup(id string) (*httpSession, error) {
 		s.drop(id)
 		return nil, newErr("lookup session", ReasonUnknownSession, "expired or closed", nil)
 	}
-	e.lastUsed = now
+	// lastUsed is refreshed by the caller once a record authenticated: a
+	// forged record must not keep a session alive.
 	return e, nil
 }
 
@@ -230,6 +231,7 @@ func (s *HTTPServer) call(w http.ResponseWriter, r *http.Request) {
 		writeHTTPError(w, err)
 		return
 	}
+	e.lastUsed = s.now()
 	if typ != RecordData {
 		writeHTTPError(w, fieldErr("call", "type", 1, fmt.Sprintf("record type %d, want data", typ)))
 		return
