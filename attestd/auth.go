@@ -201,10 +201,17 @@ func (v *jwtVerifier) fetch(ctx context.Context) ([]byte, error) {
 func (v *jwtVerifier) key(ctx context.Context, kid string) (jwk.Key, bool) {
 	v.mu.Lock()
 	set, at := v.keys, v.fetchedAt
-	v.mu.Unlock()
 	k, ok := set.LookupKeyID(kid)
-	age := v.now().Sub(at)
-	if v.cfg.JWKSURL != "" && (age > jwksRefresh || !ok && age > jwksMinRefetch) {
+	now := v.now()
+	age := now.Sub(at)
+	refetch := v.cfg.JWKSURL != "" && (age > jwksRefresh || !ok && age > jwksMinRefetch)
+	if refetch {
+		// Claim the refetch: concurrent callers and a failing URL must not
+		// turn every (anonymous) request into an outbound fetch.
+		v.fetchedAt = now
+	}
+	v.mu.Unlock()
+	if refetch {
 		if err := v.load(ctx); err == nil {
 			v.mu.Lock()
 			set = v.keys
@@ -277,7 +284,13 @@ func (v *jwtVerifier) principal(ctx context.Context, tok string) (*Principal, *A
 	return p, nil
 }
 
+// audienceContains reports whether aud (a string or an array of strings)
+// names want exactly; unlike roles, an aud string is one value, not a
+// space-separated list.
 func audienceContains(aud any, want string) bool {
+	if s, ok := aud.(string); ok {
+		return s == want
+	}
 	return slices.Contains(claimStrings(aud), want)
 }
 

@@ -182,7 +182,9 @@ func attestationClaims(in tokenInput) (map[string]any, error) {
 	issued := policy.ClaimsJSON(in.issued)
 	c[claimPolicy] = issued
 	for k, v := range issued {
-		if !reservedClaims[k] && !strings.HasPrefix(k, "x-sgxops-") {
+		// Case-insensitively: a case variant of a service claim would be
+		// read first by relying parties with case-insensitive lookup.
+		if lk := strings.ToLower(k); !reservedClaims[lk] && !strings.HasPrefix(lk, "x-sgxops-") {
 			c[k] = v
 		}
 	}

@@ -158,6 +158,11 @@ func (s *Server) resetPolicy(w http.ResponseWriter, r *http.Request, typ string,
 	if err != nil {
 		return err
 	}
+	if pj.HasPolicy {
+		// A reset JWS has an empty payload. A set-policy JWS (which GET
+		// /policies hands to readers) must not authorize a reset.
+		return badRequest("policy reset JWS must have an empty payload, not an AttestationPolicy")
+	}
 	if err := s.reg.ResetPolicy(r.Context(), p.Name, typ); err != nil {
 		return registryError(err)
 	}

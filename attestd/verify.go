@@ -3,6 +3,7 @@ package attestd
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -54,7 +55,7 @@ type DCAPVerifier struct {
 
 	// requests caches the collateral request derived from a PCK chain, so
 	// that the chain is not parsed on every attestation of a platform.
-	requests sync.Map // string(certification data) -> collateral.Request
+	requests sync.Map // SHA-256(certification data) -> collateral.Request
 	nreq     atomic.Int64
 }
 
@@ -67,6 +68,10 @@ const maxRequestCache = 1024
 func (d *DCAPVerifier) VerifyQuote(ctx context.Context, q *sgx.Quote) (*Verification, error) {
 	req, err := d.request(q)
 	if err != nil {
+		return nil, &QuoteError{Err: err}
+	}
+	// The FMSPC comes from the PCK certificate: trust it before fetching.
+	if err := d.DCAP.CheckPCKChain(q); err != nil {
 		return nil, &QuoteError{Err: err}
 	}
 	coll, err := d.Source.Get(ctx, req)
@@ -83,7 +88,11 @@ func (d *DCAPVerifier) VerifyQuote(ctx context.Context, q *sgx.Quote) (*Verifica
 // request returns dcap.CollateralRequestFor(q), cached by the quote's
 // certification data (the request depends on nothing else but the TEE).
 func (d *DCAPVerifier) request(q *sgx.Quote) (collateral.Request, error) {
-	key := string(q.Signature.CertData.Data)
+	// Keyed by a digest: the certification data is not covered by the quote
+	// signature and is checked only after this, so the cache must not
+	// retain attacker-sized keys.
+	sum := sha256.Sum256(q.Signature.CertData.Data)
+	key := string(sum[:])
 	if q.IsTDX() {
 		key = "tdx\x00" + key
 	}

@@ -238,3 +238,36 @@ func TestReviewRootPoolsCopied(t *testing.T) {
 		}
 	}
 }
+
+// TestCacheKeysAreFixedSize: cache keys are digests, so a chain padded by an
+// attacker (the quote signature does not cover certification data) cannot pin
+// memory in proportion to its size.
+func TestCacheKeysAreFixedSize(t *testing.T) {
+	c := caseByID(t, "phala-sgx")
+	q, coll := loadQuote(t, c.Quote), loadBundle(t, c.Collateral)
+	q.Signature.CertData.Data = append(bytes.Repeat([]byte("\n"), 32<<10), q.Signature.CertData.Data...)
+	v := NewVerifier(Options{Now: at(c.Now)})
+	if _, err := v.Verify(q, coll); err != nil {
+		t.Fatalf("padded chain: %v", err)
+	}
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	if len(v.chains) != 1 || len(v.colls) != 1 || len(v.signers) == 0 {
+		t.Fatalf("cache sizes %d/%d/%d", len(v.chains), len(v.colls), len(v.signers))
+	}
+	for k := range v.chains {
+		if len(k) != 32 {
+			t.Errorf("chain key is %d bytes", len(k))
+		}
+	}
+	for k := range v.signers {
+		if len(k) != 32 {
+			t.Errorf("signer key is %d bytes", len(k))
+		}
+	}
+	for k := range v.colls {
+		if len(k) != 32 {
+			t.Errorf("collateral key is %d bytes", len(k))
+		}
+	}
+}

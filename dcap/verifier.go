@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/binary"
 	"encoding/hex"
 	"slices"
 	"strings"
@@ -252,10 +253,26 @@ func pckChainBytes(q *sgx.Quote, coll *collateral.Collateral) ([]byte, error) {
 	return nil, errf(ReasonUnsupported, "certification data type %d (%v)", cd.Type, cd.Type)
 }
 
+// digestKey is a cache key of fixed size: SHA-256 over the length-prefixed
+// parts. Chains and collateral come from untrusted requests (the quote
+// signature does not cover the certification data), so keys must not grow
+// with what an attacker sends.
+func digestKey(parts ...[]byte) string {
+	h := sha256.New()
+	var n [8]byte
+	for _, p := range parts {
+		binary.BigEndian.PutUint64(n[:], uint64(len(p)))
+		h.Write(n[:])
+		h.Write(p)
+	}
+	return string(h.Sum(nil))
+}
+
 // pckChain returns the verified chain for pemChain, from the cache if possible.
 func (v *Verifier) pckChain(pemChain []byte) (*pckChain, error) {
 	v.mu.RLock()
-	c := v.chains[string(pemChain)]
+	key := digestKey(pemChain)
+	c := v.chains[key]
 	v.mu.RUnlock()
 	if c != nil {
 		return c, nil
@@ -268,7 +285,7 @@ func (v *Verifier) pckChain(pemChain []byte) (*pckChain, error) {
 	if len(v.chains) >= v.max {
 		clear(v.chains)
 	}
-	v.chains[string(pemChain)] = c
+	v.chains[key] = c
 	v.mu.Unlock()
 	return c, nil
 }
@@ -277,7 +294,7 @@ func (v *Verifier) pckChain(pemChain []byte) (*pckChain, error) {
 // exactly the same bytes.
 func (v *Verifier) collateral(c *collateral.Collateral) (*verifiedCollateral, error) {
 	v.mu.RLock()
-	e := v.colls[string(c.TCBInfo)]
+	e := v.colls[digestKey(c.TCBInfo)]
 	v.mu.RUnlock()
 	if e != nil && e.same(c) {
 		return e, nil
@@ -290,7 +307,7 @@ func (v *Verifier) collateral(c *collateral.Collateral) (*verifiedCollateral, er
 	if len(v.colls) >= v.max {
 		clear(v.colls)
 	}
-	v.colls[string(e.raw.TCBInfo)] = e
+	v.colls[digestKey(e.raw.TCBInfo)] = e
 	v.mu.Unlock()
 	return e, nil
 }
@@ -298,7 +315,7 @@ func (v *Verifier) collateral(c *collateral.Collateral) (*verifiedCollateral, er
 // signerChain returns the verified issuer chain of a collateral item, from the
 // cache if possible (every TCB Info and QE Identity shares the TCB Signing chain).
 func (v *Verifier) signerChain(what string, pemChain []byte, wantCN ...string) (*trustedChain, *ecdsa.PublicKey, error) {
-	key := string(pemChain) + "\x00" + strings.Join(wantCN, "\x00")
+	key := digestKey(pemChain, []byte(strings.Join(wantCN, "\x00")))
 	v.mu.RLock()
 	e := v.signers[key]
 	v.mu.RUnlock()

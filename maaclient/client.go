@@ -52,7 +52,9 @@ type Client struct {
 
 	mu      sync.Mutex
 	keys    map[string]*rsa.PublicKey
-	fetched time.Time
+	fetched time.Time // last /certs attempt, failed ones included
+
+	fetchMu sync.Mutex // one /certs fetch at a time
 }
 
 // keyRefetch rate-limits re-reading /certs when a token names an unknown kid.
@@ -251,16 +253,33 @@ type jwk struct {
 }
 
 // key returns the issuer's signing key kid, fetching /certs when the cache
-// is empty or (rate limited) when kid is unknown.
+// is empty or (rate limited) when kid is unknown. Fetches are serialized and
+// every attempt, failed or not, counts for the rate limit: tokens naming
+// unknown kids must not turn into a stream of /certs requests.
 func (c *Client) key(ctx context.Context, kid string) (*rsa.PublicKey, error) {
 	c.mu.Lock()
 	k, ok := c.keys[kid]
-	stale := c.keys == nil || !ok && c.now().Sub(c.fetched) > keyRefetch
 	c.mu.Unlock()
 	if ok {
 		return k, nil
 	}
-	if !stale {
+	c.fetchMu.Lock()
+	defer c.fetchMu.Unlock()
+	c.mu.Lock()
+	k, ok = c.keys[kid] // a fetch we waited for may have brought it
+	have := c.keys != nil
+	now := c.now()
+	due := c.fetched.IsZero() || now.Sub(c.fetched) > keyRefetch
+	if !ok && due {
+		c.fetched = now
+	}
+	c.mu.Unlock()
+	switch {
+	case ok:
+		return k, nil
+	case !due && !have:
+		return nil, rejectf(ReasonKeys, "%s/certs could not be read; retrying at most every %s", c.issuer, keyRefetch)
+	case !due:
 		return nil, rejectf(ReasonUnknownKey, "kid %q is not among %s/certs", kid, c.issuer)
 	}
 	keys, err := c.fetchKeys(ctx)
@@ -268,7 +287,7 @@ func (c *Client) key(ctx context.Context, kid string) (*rsa.PublicKey, error) {
 		return nil, &Error{Reason: ReasonKeys, Msg: "fetching " + c.issuer + "/certs", Err: err}
 	}
 	c.mu.Lock()
-	c.keys, c.fetched = keys, c.now()
+	c.keys = keys
 	k, ok = keys[kid]
 	c.mu.Unlock()
 	if !ok {
