@@ -3,6 +3,8 @@ package sim
 import (
 	"fmt"
 	"strings"
+
+	"github.com/sgxops/sgxops/collateral"
 )
 
 // TCBStatus is a TCB level status as Intel spells it in TCB Info and QE Identity.
@@ -11,13 +13,13 @@ type TCBStatus string
 // The TCB statuses of Intel's TCB Info v3; a simulated platform can be put at
 // each of them.
 const (
-	UpToDate                          TCBStatus = "UpToDate"
-	SWHardeningNeeded                 TCBStatus = "SWHardeningNeeded"
-	ConfigurationNeeded               TCBStatus = "ConfigurationNeeded"
-	ConfigurationAndSWHardeningNeeded TCBStatus = "ConfigurationAndSWHardeningNeeded"
-	OutOfDate                         TCBStatus = "OutOfDate"
-	OutOfDateConfigurationNeeded      TCBStatus = "OutOfDateConfigurationNeeded"
-	Revoked                           TCBStatus = "Revoked"
+	UpToDate                          = TCBStatus(collateral.TCBUpToDate)
+	SWHardeningNeeded                 = TCBStatus(collateral.TCBSWHardeningNeeded)
+	ConfigurationNeeded               = TCBStatus(collateral.TCBConfigurationNeeded)
+	ConfigurationAndSWHardeningNeeded = TCBStatus(collateral.TCBConfigurationAndSWHardeningNeeded)
+	OutOfDate                         = TCBStatus(collateral.TCBOutOfDate)
+	OutOfDateConfigurationNeeded      = TCBStatus(collateral.TCBOutOfDateConfigurationNeeded)
+	Revoked                           = TCBStatus(collateral.TCBRevoked)
 	// BelowAllLevels is not an Intel status: it puts the platform below every
 	// level of the simulated TCB Info, so that no TCB level matches.
 	BelowAllLevels TCBStatus = "BelowAllLevels"
