@@ -131,6 +131,9 @@ func DecodeAttestRequest(kind EvidenceKind, body []byte) (*AttestRequest, error)
 	if err != nil {
 		return nil, err
 	}
+	if len(ev) == 0 {
+		return nil, reqErr(field, -1, "decodes to no bytes")
+	}
 	out.Evidence = ev
 	out.Quote = ev
 	if kind == KindOpenEnclave {
@@ -239,6 +242,9 @@ func DecodeBase64(field, s string) ([]byte, error) {
 	}
 	if pad > 2 {
 		return nil, reqErr(field, len(s)-1, "too much base64 padding")
+	}
+	if pad > 0 && len(buf) == 0 {
+		return nil, reqErr(field, 0, "base64 padding without data")
 	}
 	if len(buf)%4 == 1 {
 		return nil, reqErr(field, len(s), "truncated base64 (length %d is impossible)", len(buf))

@@ -58,6 +58,8 @@ func TestDecodeBase64Errors(t *testing.T) {
 		{"AA==AA", 4, "after padding"},
 		{"AAAAA", 5, "truncated"},
 		{"A===", 3, "too much"},
+		{"=", 0, "without data"},
+		{" \n==", 0, "without data"},
 	}
 	for _, tt := range tests {
 		_, err := DecodeBase64("quote", tt.in)
@@ -130,6 +132,8 @@ func TestDecodeAttestRequestErrors(t *testing.T) {
 		{"not json", `{"quote":`, "(body)"},
 		{"no quote", `{"runtimeData":{"data":"AA"}}`, "quote"},
 		{"bad base64", `{"quote":"AA*A"}`, "quote"},
+		{"padding only", `{"quote":"="}`, "quote"},
+		{"padding and space", `{"quote":" == "}`, "quote"},
 		{"bad dataType", `{"quote":"` + q + `","runtimeData":{"data":"AA","dataType":"XML"}}`, "runtimeData.dataType"},
 		{"json not json", `{"quote":"` + q + `","runtimeData":{"data":"` + base64.RawURLEncoding.EncodeToString([]byte("{x")) + `","dataType":"JSON"}}`, "runtimeData.data"},
 		{"nonce number", `{"quote":"` + q + `","nonce":5}`, "nonce"},
