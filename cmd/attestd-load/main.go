@@ -22,40 +22,75 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
+	"runtime/trace"
 	"strconv"
 	"strings"
 	"time"
 )
 
-func main() {
+func main() { os.Exit(runMain()) }
+
+func runMain() int {
 	var o options
 	var conc string
 	var asJSON, check bool
-	flag.DurationVar(&o.Duration, "duration", 6*time.Second, "measuring time of each phase")
-	flag.DurationVar(&o.Warmup, "warmup", 500*time.Millisecond, "warm-up time before each phase and round")
-	flag.IntVar(&o.Rounds, "rounds", 3, "alternating rounds of the floor and closed-loop phases")
+	var traceFile, cpuProfile string
+	flag.DurationVar(&o.Duration, "duration", 6*time.Second, "measuring time of each phase, split over the rounds")
+	flag.DurationVar(&o.Warmup, "warmup", 500*time.Millisecond, "warm-up time before each phase of each round")
+	flag.IntVar(&o.Rounds, "rounds", 3, "rounds, each running the floor, the closed-loop phases and the open-loop phase")
 	flag.StringVar(&conc, "concurrency", "16,64", "comma-separated closed-loop concurrencies")
-	flag.Float64Var(&o.OpenLoopFraction, "open-loop-fraction", 0.8, "open-loop rate as a fraction of the peak throughput")
+	flag.Float64Var(&o.OpenLoopFraction, "open-loop-fraction", 0.8, "open-loop rate as a fraction of the round's peak throughput")
 	flag.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	flag.BoolVar(&check, "check", false, "exit 1 when a goal is missed")
+	flag.StringVar(&traceFile, "trace", "", "write a Go execution trace of the whole run to this file (go tool trace)")
+	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
 	flag.Parse()
 	if o.Rounds < 1 {
 		o.Rounds = 1
+	}
+	if o.OpenLoopFraction <= 0 || o.OpenLoopFraction > 1 {
+		fmt.Fprintf(os.Stderr, "attestd-load: --open-loop-fraction %v is not in (0, 1]\n", o.OpenLoopFraction)
+		return 2
 	}
 	for _, s := range strings.Split(conc, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n < 1 {
 			fmt.Fprintf(os.Stderr, "attestd-load: bad --concurrency %q\n", conc)
-			os.Exit(2)
+			return 2
 		}
 		o.Concurrency = append(o.Concurrency, n)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	if traceFile != "" {
+		tf, err := os.Create(traceFile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "attestd-load:", err)
+			return 1
+		}
+		if err := trace.Start(tf); err != nil {
+			fmt.Fprintln(os.Stderr, "attestd-load: trace:", err)
+			return 1
+		}
+		defer func() { trace.Stop(); tf.Close() }()
+	}
+	if cpuProfile != "" {
+		pf, err := os.Create(cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "attestd-load:", err)
+			return 1
+		}
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			fmt.Fprintln(os.Stderr, "attestd-load: cpu profile:", err)
+			return 1
+		}
+		defer func() { pprof.StopCPUProfile(); pf.Close() }()
+	}
 	rep, err := run(ctx, o, os.Stderr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "attestd-load:", err)
-		os.Exit(1)
+		return 1
 	}
 	if asJSON {
 		enc := json.NewEncoder(os.Stdout)
@@ -65,6 +100,7 @@ func main() {
 		rep.print(os.Stdout)
 	}
 	if check && !rep.GoalsMet {
-		os.Exit(1)
+		return 1
 	}
+	return 0
 }
