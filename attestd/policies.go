@@ -158,10 +158,11 @@ func (s *Server) resetPolicy(w http.ResponseWriter, r *http.Request, typ string,
 	if err != nil {
 		return err
 	}
-	if pj.HasPolicy {
-		// A reset JWS has an empty payload. A set-policy JWS (which GET
-		// /policies hands to readers) must not authorize a reset.
-		return badRequest("policy reset JWS must have an empty payload, not an AttestationPolicy")
+	if len(bytes.TrimSpace(pj.Payload)) != 0 {
+		// A reset JWS has an empty payload. No other signed document (a
+		// set-policy JWS, which GET /policies hands to readers, or a
+		// certificate-management JWS) may authorize a reset.
+		return badRequest("policy reset JWS must have an empty payload")
 	}
 	if err := s.reg.ResetPolicy(r.Context(), p.Name, typ); err != nil {
 		return registryError(err)

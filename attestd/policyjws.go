@@ -29,6 +29,8 @@ type PolicyJWS struct {
 	// the policy text then.
 	HasPolicy bool
 	Text      string
+	// Payload is the decoded JWS payload (empty for a policy reset).
+	Payload []byte
 }
 
 // policySigningAlgs are the algorithms accepted for signed policies (MAA
@@ -150,6 +152,7 @@ func DecodePolicyJWS(body []byte) (*PolicyJWS, error) {
 	default:
 		return nil, badRequest("policy JWS alg %q is not supported (want RS256, ES256, ... or none)", h.Alg)
 	}
+	out.Payload = payload
 	if len(bytes.TrimSpace(payload)) == 0 {
 		return out, nil // reset bodies have an empty payload
 	}

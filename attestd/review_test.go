@@ -3,6 +3,7 @@ package attestd
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -52,6 +53,13 @@ func TestReviewResetNeedsResetJWS(t *testing.T) {
 	r = mustStatus(t, e.do("GET", "/policies/SgxEnclave", readerToken, nil), 200)
 	if _, c := tokenParts(t, r.json(t)["token"].(string)); c["x-ms-policy"] != stored {
 		t.Fatal("the signed policy is no longer in force")
+	}
+	// Nor may any other document the signer signed, such as a
+	// certificate-management request: only an empty payload means "reset".
+	other := signCompact(t, map[string]any{"alg": "RS256", "x5c": []string{base64.StdEncoding.EncodeToString(signer.Raw)}},
+		[]byte(`{"policyCertificate":{"kty":"RSA","x5c":["`+base64.StdEncoding.EncodeToString(signer.Raw)+`"]}}`), signerKey)
+	if r := e.do("POST", "/policies/SgxEnclave:reset", adminToken, other); r.status == http.StatusOK {
+		t.Fatal("a signed certificate-management JWS was accepted as a reset")
 	}
 	// The signer's reset (empty payload) still works.
 	mustStatus(t, e.do("POST", "/policies/SgxEnclave:reset", adminToken, signedPolicyJWS(t, "", signerKey, signer)), 200)
