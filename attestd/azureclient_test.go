@@ -3,13 +3,19 @@ package attestd
 import (
 	"bytes"
 	"context"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sgxops/sgxops/store"
 )
 
 // jsDir is the npm project of the interop tests.
@@ -56,18 +62,27 @@ type jsResult struct {
 
 func runProbe(t *testing.T, node, script string, args ...string) jsResult {
 	t.Helper()
+	var r jsResult
+	runNodeJSON(t, nil, node, script, &r, args...)
+	return r
+}
+
+// runNodeJSON runs a probe script in jsDir with extra environment env and
+// decodes the one JSON object it prints into out (the exit status is in
+// the JSON).
+func runNodeJSON(t *testing.T, env []string, node, script string, out any, args ...string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, append([]string{script}, args...)...)
 	cmd.Dir = jsDir
+	cmd.Env = append(os.Environ(), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	_ = cmd.Run() // the exit status is in the JSON
-	var r jsResult
-	if err := json.Unmarshal(bytes.TrimSpace(stdout.Bytes()), &r); err != nil {
+	_ = cmd.Run()
+	if err := json.Unmarshal(bytes.TrimSpace(stdout.Bytes()), out); err != nil {
 		t.Fatalf("probe output is not JSON: %v\nstdout: %s\nstderr: %s", err, stdout.Bytes(), stderr.Bytes())
 	}
-	return r
 }
 
 // TestAzureAttestationJSClient runs the official @azure/attestation client
@@ -126,5 +141,67 @@ func TestAzureAttestationJSClient(t *testing.T) {
 	other := runProbe(t, node, script, e.url, quoteFile, write("other.bin", []byte("other key")))
 	if other.OK || other.StatusCode != 400 || other.Code != CodeRuntimeDataMismatch {
 		t.Errorf("runtime data mismatch through the SDK: %+v", other)
+	}
+}
+
+// TestAzureAttestationJSAdminClient runs the official MAA administration
+// client (AttestationAdministrationClient, with attestd's admin bearer token
+// as its credential, over HTTPS as the SDK requires) through the isolated-mode
+// certificate and policy management: add a policy-management certificate
+// signed by the configured one, set and reset a policy signed by the new
+// certificate, remove it. Every response token is validated by the SDK.
+func TestAzureAttestationJSAdminClient(t *testing.T) {
+	node, accept := nodeProbe(t)
+	script := filepath.Join(filepath.Dir(accept), "maa-admin.js")
+	dir := t.TempDir()
+	keyA, keyB := testRSAKey(t, 1), testRSAKey(t, 2)
+	certA, certB := selfSigned(t, keyA, "signer A"), selfSigned(t, keyB, "signer B")
+	certAFile, certBFile := writePEMCert(t, dir, "a.pem", certA), writePEMCert(t, dir, "b.pem", certB)
+	keyFile := func(name string, k *rsa.PrivateKey) string {
+		der, err := x509.MarshalPKCS8PrivateKey(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	e := newTestEnv(t, envOpts{tls: &tls.Config{}, cfg: func(c *Config) { c.Policy.SigningCerts = []string{certAFile} }})
+	// Node trusts attestd's (httptest's) TLS certificate through NODE_EXTRA_CA_CERTS.
+	serverCert := writePEMCert(t, dir, "server.pem", e.srvCert(t))
+
+	var r struct {
+		OK         bool   `json:"ok"`
+		Step       string `json:"step"`
+		Message    string `json:"message"`
+		StatusCode int    `json:"statusCode"`
+		Before     int    `json:"before"`
+		During     int    `json:"during"`
+		After      int    `json:"after"`
+		Added      struct {
+			Thumbprint, Resolution string
+		} `json:"added"`
+		Removed struct {
+			Thumbprint, Resolution string
+		} `json:"removed"`
+		PolicySet   string `json:"policySet"`
+		PolicyReset string `json:"policyReset"`
+	}
+	runNodeJSON(t, []string{"NODE_EXTRA_CA_CERTS=" + serverCert}, node, script, &r,
+		e.url, adminToken, keyFile("a.key", keyA), certAFile, keyFile("b.key", keyB), certBFile)
+	if !r.OK {
+		t.Fatalf("JS admin client failed at %q: %s (HTTP %d)", r.Step, r.Message, r.StatusCode)
+	}
+	tp := store.PolicyCertThumbprint(certB.Raw)
+	if r.Before != 1 || r.During != 2 || r.After != 1 {
+		t.Errorf("certificates listed before/during/after: %d/%d/%d, want 1/2/1", r.Before, r.During, r.After)
+	}
+	if r.Added.Thumbprint != tp || r.Added.Resolution != "IsPresent" || r.Removed.Thumbprint != tp || r.Removed.Resolution != "IsAbsent" {
+		t.Errorf("add %+v, remove %+v; want thumbprint %s", r.Added, r.Removed, tp)
+	}
+	if r.PolicySet != "Updated" || r.PolicyReset != "Removed" {
+		t.Errorf("policy set %q, reset %q", r.PolicySet, r.PolicyReset)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -66,6 +67,17 @@ type testEnv struct {
 	cfg    Config
 	logs   *syncBuffer
 	client *http.Client
+	hs     *httptest.Server
+}
+
+// srvCert is the TLS certificate of an env started with envOpts.tls.
+func (e *testEnv) srvCert(t testing.TB) *x509.Certificate {
+	t.Helper()
+	c := e.hs.Certificate()
+	if c == nil {
+		t.Fatal("the test env serves plain HTTP")
+	}
+	return c
 }
 
 type envOpts struct {
@@ -147,7 +159,7 @@ func newTestEnv(t testing.TB, o envOpts) *testEnv {
 		hs.Start()
 	}
 	t.Cleanup(hs.Close)
-	return &testEnv{t: t, url: url, plat: plat, pcs: pcs, srv: srv, st: st, reg: reg, cfg: cfg, logs: logs, client: hs.Client()}
+	return &testEnv{t: t, url: url, plat: plat, pcs: pcs, srv: srv, st: st, reg: reg, cfg: cfg, logs: logs, client: hs.Client(), hs: hs}
 }
 
 // identity is a production (non-debug) enclave identity derived from name.

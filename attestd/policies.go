@@ -100,7 +100,7 @@ func (s *Server) getPolicy(w http.ResponseWriter, r *http.Request, typ string) e
 }
 
 // readPolicyJWS reads and authorizes a policy-management JWS: signed by a
-// configured policy-signing certificate, or unsigned only when
+// policy-management certificate (configured or added), or unsigned only when
 // Policy.AllowUnsigned (AAD mode) is set.
 func (s *Server) readPolicyJWS(r *http.Request) (*PolicyJWS, error) {
 	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, MaxRequestBytes))
@@ -117,12 +117,14 @@ func (s *Server) readPolicyJWS(r *http.Request) (*PolicyJWS, error) {
 		}
 		return pj, nil
 	}
-	for _, c := range s.signers {
-		if bytes.Equal(c.Raw, pj.Signer.Raw) {
-			return pj, nil
-		}
+	ok, err := s.signers.trusts(r.Context(), pj.Signer)
+	if err != nil {
+		return nil, err
 	}
-	return nil, forbidden("policy JWS is signed by %q, which is not a configured policy-signing certificate", pj.Signer.Subject.String())
+	if !ok {
+		return nil, forbidden("policy JWS is signed by %q, which is not a policy-management certificate", pj.Signer.Subject.String())
+	}
+	return pj, nil
 }
 
 func (s *Server) setPolicy(w http.ResponseWriter, r *http.Request, typ string, p *Principal) error {
@@ -175,43 +177,6 @@ func (s *Server) resetPolicy(w http.ResponseWriter, r *http.Request, typ string,
 	}
 	writeJSON(w, http.StatusOK, body)
 	return nil
-}
-
-// handleCertificates lists the policy-signing certificates (from the
-// configuration) as MAA's GET /certificates does.
-func (s *Server) handleCertificates(w http.ResponseWriter, r *http.Request) error {
-	if _, aerr := s.auth.require(r, RoleReader); aerr != nil {
-		return aerr
-	}
-	if _, err := checkAPIVersion(r); err != nil {
-		return err
-	}
-	keys := make([]map[string]any, 0, len(s.signers))
-	for _, c := range s.signers {
-		k := policySignerJWK(c)
-		k["use"] = "sig"
-		keys = append(keys, k)
-	}
-	body, err := s.managementToken(map[string]any{"x-ms-policy-certificates": map[string]any{"keys": keys}})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, body)
-	return nil
-}
-
-// handleCertificateOps answers POST /certificates:add and :remove: the
-// policy-signing certificates come from the configuration file, so they
-// cannot be changed over the API.
-func (s *Server) handleCertificateOps(w http.ResponseWriter, r *http.Request) error {
-	op := r.PathValue("certop")
-	if op != "certificates:add" && op != "certificates:remove" {
-		return apiErrorf(http.StatusNotFound, CodeNotFound, "no such endpoint: POST %s", r.URL.Path)
-	}
-	if _, aerr := s.auth.require(r, RoleAdmin); aerr != nil {
-		return aerr
-	}
-	return badRequest("policy-signing certificates are configured in attestd's configuration (policy.signingCerts), not over the API")
 }
 
 // registryError maps registry and store errors to API errors.

@@ -56,7 +56,7 @@ type Server struct {
 	store     store.Store
 	verifier  Verifier
 	auth      *authenticator
-	signers   []*x509.Certificate
+	signers   *policySigners
 	metrics   *metrics
 	trust     *trustCache
 	policies  *policyCache
@@ -103,7 +103,7 @@ func New(opts Options) (*Server, error) {
 		store:     opts.Store,
 		verifier:  opts.Verifier,
 		auth:      newAuthenticator(opts.Config.Auth, opts.MTLS, opts.JWT),
-		signers:   opts.PolicySigners,
+		signers:   &policySigners{configured: opts.PolicySigners, reg: opts.Registry, now: now},
 		metrics:   newMetrics(),
 		trust:     &trustCache{reg: opts.Registry, rules: opts.Config.Appraisal, simConfigured: opts.SimulationTrusted, now: now},
 		policies:  pc,

@@ -23,6 +23,10 @@ const (
 	ActionRevoke      Action = "revoke"
 	ActionPolicySet   Action = "policy-set"
 	ActionPolicyReset Action = "policy-reset"
+	// ActionPolicyCertAdd and ActionPolicyCertRemove change the
+	// policy-management certificates (details: thumbprint, subject).
+	ActionPolicyCertAdd    Action = "policy-cert-add"
+	ActionPolicyCertRemove Action = "policy-cert-remove"
 )
 
 // Hash is a SHA-256 value; its text form is 64 lowercase hex characters.

@@ -34,6 +34,9 @@ var (
 	ErrInvalidActor = errors.New("registry: invalid actor")
 	// ErrInvalidPolicy: the attestation type, text or JWS of a policy is invalid.
 	ErrInvalidPolicy = errors.New("registry: invalid policy")
+	// ErrLastPolicyCert: removing the certificate would leave no
+	// policy-management certificate at all.
+	ErrLastPolicyCert = errors.New("registry: cannot remove the last policy-management certificate")
 	// ErrBusy: every attempt conflicted with another writer. The error also
 	// matches store.ErrConflict.
 	ErrBusy = errors.New("registry: too many concurrent updates")

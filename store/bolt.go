@@ -54,6 +54,9 @@ var (
 	keySchema      = []byte("schema")
 	keyRevision    = []byte("revision")
 	keyHead        = []byte("head")
+	// keyPolicyCerts holds the PolicyCertsRecord (absent: none). It lives in
+	// the meta bucket, so stores written before it existed need no migration.
+	keyPolicyCerts = []byte("policy-certs")
 )
 
 // Bolt is the embedded Store on a bbolt file. A read-write Bolt holds an
@@ -253,6 +256,19 @@ func (b *Bolt) ListPolicies(ctx context.Context) ([]PolicyRecord, error) {
 		})
 	})
 	return out, err
+}
+
+// GetPolicyCerts implements Store.
+func (b *Bolt) GetPolicyCerts(ctx context.Context) (PolicyCertsRecord, error) {
+	if err := ctx.Err(); err != nil {
+		return PolicyCertsRecord{}, err
+	}
+	var rec PolicyCertsRecord
+	err := b.view(func(tx *bolt.Tx) (err error) {
+		rec, err = boltTxn{tx}.getPolicyCerts()
+		return err
+	})
+	return rec, err
 }
 
 // ListAudit implements Store.

@@ -162,6 +162,35 @@ func TestBoltSchemaAndCorruption(t *testing.T) {
 	}
 }
 
+// TestBoltPolicyCertsPersist: the policy-management certificates survive a
+// reopen, and a tampered record reads as corrupt rather than as "none".
+func TestBoltPolicyCertsPersist(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), store.DefaultBoltFile)
+	s := openBolt(t, path, store.BoltOptions{})
+	der := []byte("a certificate")
+	c, err := s.Commit(ctx, store.Change{PolicyCerts: &store.PolicyCertsPut{Certs: []store.PolicyCert{
+		{Thumbprint: store.PolicyCertThumbprint(der), DER: der, AddedAt: time.Now()},
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = openBolt(t, path, store.BoltOptions{ReadOnly: true})
+	if r, err := s.GetPolicyCerts(ctx); err != nil || r.Revision != c.Revision || len(r.Certs) != 1 || string(r.Certs[0].DER) != string(der) {
+		t.Fatalf("after reopen: %+v, %v", r, err)
+	}
+	s.Close()
+	rawUpdate(t, path, func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("meta")).Put([]byte("policy-certs"), []byte(`{"certs":[{"thumbprint":"00","der":"YQ==","added_at":"2026-01-01T00:00:00Z"}],"revision":1}`))
+	})
+	s = openBolt(t, path, store.BoltOptions{ReadOnly: true})
+	defer s.Close()
+	if _, err := s.GetPolicyCerts(ctx); !errors.Is(err, store.ErrCorrupt) {
+		t.Fatalf("tampered thumbprint: %v", err)
+	}
+}
+
 func TestBoltUndecodableRecords(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), store.DefaultBoltFile)

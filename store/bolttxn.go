@@ -74,6 +74,25 @@ func (t boltTxn) getPolicy(typ string) (PolicyRecord, bool, error) {
 	return p, err == nil, err
 }
 
+func (t boltTxn) getPolicyCerts() (PolicyCertsRecord, error) {
+	var r PolicyCertsRecord
+	v := t.tx.Bucket(bucketMeta).Get(keyPolicyCerts)
+	if v == nil {
+		return r, nil
+	}
+	if err := json.Unmarshal(v, &r); err != nil {
+		return r, fmt.Errorf("store: policy certificates: %v: %w", err, ErrCorrupt)
+	}
+	if err := checkPolicyCerts(r.Certs); err != nil {
+		return r, fmt.Errorf("store: policy certificates: %v: %w", err, ErrCorrupt)
+	}
+	return r, nil
+}
+
+func (t boltTxn) putPolicyCerts(r PolicyCertsRecord) error {
+	return t.putJSON(bucketMeta, keyPolicyCerts, r)
+}
+
 func (t boltTxn) revision() (uint64, error) {
 	v := t.tx.Bucket(bucketMeta).Get(keyRevision)
 	switch len(v) {

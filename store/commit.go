@@ -1,7 +1,11 @@
 package store
 
 import (
+	"crypto/sha1"
+	"encoding/hex"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/sgxops/sgxops/audit"
 	"github.com/sgxops/sgxops/release"
@@ -31,7 +35,7 @@ func releaseKey(app, name string) string { return app + "\x00" + name }
 
 // checkChange validates ch without looking at stored data.
 func checkChange(ch Change) error {
-	if len(ch.Releases) == 0 && len(ch.Policies) == 0 && len(ch.Audit) == 0 {
+	if len(ch.Releases) == 0 && len(ch.Policies) == 0 && ch.PolicyCerts == nil && len(ch.Audit) == 0 {
 		return invalid("empty change")
 	}
 	for _, g := range ch.Guards {
@@ -71,6 +75,43 @@ func checkChange(ch Change) error {
 			return invalid("policy %s: updated_at is required", p.Type)
 		}
 	}
+	if ch.PolicyCerts != nil {
+		if err := checkPolicyCerts(ch.PolicyCerts.Certs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Bounds of the policy-management certificate set.
+const (
+	MaxPolicyCerts    = 100
+	MaxPolicyCertSize = 64 << 10
+)
+
+// PolicyCertThumbprint is the thumbprint of a certificate's DER encoding:
+// upper-case hex SHA-1, as MAA's x-ms-certificate-thumbprint.
+func PolicyCertThumbprint(der []byte) string {
+	sum := sha1.Sum(der)
+	return strings.ToUpper(hex.EncodeToString(sum[:]))
+}
+
+func checkPolicyCerts(certs []PolicyCert) error {
+	if len(certs) > MaxPolicyCerts {
+		return invalid("%d policy certificates, at most %d", len(certs), MaxPolicyCerts)
+	}
+	for i, c := range certs {
+		switch {
+		case len(c.DER) == 0 || len(c.DER) > MaxPolicyCertSize:
+			return invalid("policy certificate %d: %d bytes, want 1 to %d", i, len(c.DER), MaxPolicyCertSize)
+		case c.Thumbprint != PolicyCertThumbprint(c.DER):
+			return invalid("policy certificate %d: thumbprint %q is not the SHA-1 of its DER", i, c.Thumbprint)
+		case c.AddedAt.IsZero():
+			return invalid("policy certificate %s: added_at is required", c.Thumbprint)
+		case i > 0 && certs[i-1].Thumbprint >= c.Thumbprint:
+			return invalid("policy certificates must be ordered by thumbprint without duplicates (at %d)", i)
+		}
+	}
 	return nil
 }
 
@@ -81,12 +122,14 @@ type txn interface {
 	getRelease(app, name string) (ReleaseRecord, bool, error)
 	listReleases(app string) ([]ReleaseRecord, error)
 	getPolicy(typ string) (PolicyRecord, bool, error)
+	getPolicyCerts() (PolicyCertsRecord, error)
 	revision() (uint64, error)
 	head() (audit.Head, error)
 
 	putRelease(ReleaseRecord) error
 	putPolicy(PolicyRecord) error
 	deletePolicy(typ string) error
+	putPolicyCerts(PolicyCertsRecord) error
 	appendEntry(audit.Entry) error
 	setRevision(uint64) error
 	setHead(audit.Head) error
@@ -122,6 +165,15 @@ func applyChange(tx txn, ch Change) (Committed, error) {
 			return Committed{}, &ConflictError{Key: "policy/" + p.Type, Expected: p.ExpectRevision, Actual: cur.Revision}
 		}
 	}
+	if p := ch.PolicyCerts; p != nil {
+		cur, err := tx.getPolicyCerts()
+		if err != nil {
+			return Committed{}, err
+		}
+		if cur.Revision != p.ExpectRevision {
+			return Committed{}, &ConflictError{Key: "policy-certificates", Expected: p.ExpectRevision, Actual: cur.Revision}
+		}
+	}
 	rev, err := tx.revision()
 	if err != nil {
 		return Committed{}, err
@@ -154,6 +206,15 @@ func applyChange(tx txn, ch Change) (Committed, error) {
 				UpdatedAt: p.UpdatedAt.Round(0).UTC(), Revision: rev})
 		}
 		if err != nil {
+			return Committed{}, err
+		}
+	}
+	if p := ch.PolicyCerts; p != nil {
+		certs := make([]PolicyCert, len(p.Certs))
+		for i, c := range p.Certs {
+			certs[i] = PolicyCert{Thumbprint: c.Thumbprint, DER: slices.Clone(c.DER), AddedAt: c.AddedAt.Round(0).UTC()}
+		}
+		if err := tx.putPolicyCerts(PolicyCertsRecord{Certs: certs, Revision: rev}); err != nil {
 			return Committed{}, err
 		}
 	}

@@ -21,6 +21,7 @@ type Memory struct {
 	closed   bool
 	releases map[string]ReleaseRecord
 	policies map[string]PolicyRecord
+	certs    PolicyCertsRecord
 	entries  []audit.Entry
 	rev      uint64
 	hd       audit.Head
@@ -105,6 +106,15 @@ func (m *Memory) ListPolicies(ctx context.Context) ([]PolicyRecord, error) {
 	return out, nil
 }
 
+// GetPolicyCerts implements Store.
+func (m *Memory) GetPolicyCerts(ctx context.Context) (PolicyCertsRecord, error) {
+	if err := m.rlock(ctx); err != nil {
+		return PolicyCertsRecord{}, err
+	}
+	defer m.mu.RUnlock()
+	return memTxn{m}.getPolicyCerts()
+}
+
 // ListAudit implements Store.
 func (m *Memory) ListAudit(ctx context.Context, after uint64, limit int) ([]audit.Entry, error) {
 	if err := m.rlock(ctx); err != nil {
@@ -179,6 +189,22 @@ func (t memTxn) listReleases(app string) ([]ReleaseRecord, error) {
 func (t memTxn) getPolicy(typ string) (PolicyRecord, bool, error) {
 	p, ok := t.m.policies[typ]
 	return p, ok, nil
+}
+
+func (t memTxn) getPolicyCerts() (PolicyCertsRecord, error) { return clonePolicyCerts(t.m.certs), nil }
+
+func (t memTxn) putPolicyCerts(r PolicyCertsRecord) error {
+	t.m.certs = clonePolicyCerts(r)
+	return nil
+}
+
+func clonePolicyCerts(r PolicyCertsRecord) PolicyCertsRecord {
+	out := PolicyCertsRecord{Revision: r.Revision, Certs: make([]PolicyCert, len(r.Certs))}
+	for i, c := range r.Certs {
+		c.DER = slices.Clone(c.DER)
+		out.Certs[i] = c
+	}
+	return out
 }
 
 func (t memTxn) revision() (uint64, error)   { return t.m.rev, nil }

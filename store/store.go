@@ -27,6 +27,10 @@ type Store interface {
 	// ListPolicies returns every policy that is set, ordered by type.
 	ListPolicies(ctx context.Context) ([]PolicyRecord, error)
 
+	// GetPolicyCerts returns the policy-management certificates added over
+	// the API (the zero record, revision 0, when there are none).
+	GetPolicyCerts(ctx context.Context) (PolicyCertsRecord, error)
+
 	// ListAudit returns up to limit entries with seq > after, in seq order;
 	// limit <= 0 means all. Entries are returned as stored, unverified; an
 	// entry that cannot be decoded is an *EntryError.
@@ -59,8 +63,32 @@ type PolicyRecord struct {
 	Revision  uint64    `json:"revision"`
 }
 
-// Change is one atomic write. A Change with no release, policy or audit write
-// is rejected.
+// PolicyCert is one policy-management certificate: policy uploads signed by
+// its key are accepted (MAA's isolated mode).
+type PolicyCert struct {
+	// Thumbprint is the upper-case hex SHA-1 of DER, as MAA reports it.
+	Thumbprint string    `json:"thumbprint"`
+	DER        []byte    `json:"der"`
+	AddedAt    time.Time `json:"added_at"`
+}
+
+// PolicyCertsRecord is the set of policy-management certificates added over
+// the API, ordered by thumbprint, and its revision. The set is one record so
+// that an invariant over it (never remove the last one) is one guarded write.
+type PolicyCertsRecord struct {
+	Certs    []PolicyCert `json:"certs"`
+	Revision uint64       `json:"revision"`
+}
+
+// PolicyCertsPut replaces the set of policy-management certificates.
+type PolicyCertsPut struct {
+	Certs []PolicyCert
+	// ExpectRevision is the revision the caller read (0: none stored yet).
+	ExpectRevision uint64
+}
+
+// Change is one atomic write. A Change with no release, policy, certificate or
+// audit write is rejected.
 type Change struct {
 	// Guards are checked first: each app's release set must be unchanged.
 	Guards []AppGuard
@@ -68,6 +96,8 @@ type Change struct {
 	Releases []ReleasePut
 	// Policies to set or reset; each type at most once.
 	Policies []PolicyPut
+	// PolicyCerts, when not nil, replaces the policy-management certificates.
+	PolicyCerts *PolicyCertsPut
 	// Audit records appended, in order, after the writes.
 	Audit []audit.Record
 }

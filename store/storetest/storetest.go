@@ -49,6 +49,7 @@ func Run(t *testing.T, open Open) {
 		{"Atomic", testAtomic},
 		{"InvalidChanges", testInvalidChanges},
 		{"Policies", testPolicies},
+		{"PolicyCerts", testPolicyCerts},
 		{"AuditPaging", testAuditPaging},
 		{"ListOrder", testListOrder},
 		{"Copies", testCopies},
@@ -323,6 +324,58 @@ func testPolicies(t *testing.T, s store.Store) {
 		t.Fatalf("revision reused: %d after %d", c5.Revision, c3.Revision)
 	}
 	conflict(t, mustFail(set("SgxEnclave", "stale", c3.Revision)), "policy/SgxEnclave")
+}
+
+func policyCert(der string) store.PolicyCert {
+	return store.PolicyCert{Thumbprint: store.PolicyCertThumbprint([]byte(der)), DER: []byte(der), AddedAt: t0}
+}
+
+func testPolicyCerts(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if r := must(s.GetPolicyCerts(ctx))(t); r.Revision != 0 || len(r.Certs) != 0 {
+		t.Fatalf("empty store: %+v", r)
+	}
+	a, b := policyCert("cert a"), policyCert("cert b")
+	if a.Thumbprint > b.Thumbprint {
+		a, b = b, a
+	}
+	put := func(expect uint64, certs ...store.PolicyCert) (store.Committed, error) {
+		return s.Commit(ctx, store.Change{PolicyCerts: &store.PolicyCertsPut{Certs: certs, ExpectRevision: expect}})
+	}
+	c1 := must(put(0, a, b))(t)
+	r := must(s.GetPolicyCerts(ctx))(t)
+	if r.Revision != c1.Revision || len(r.Certs) != 2 || string(r.Certs[0].DER) != string(a.DER) || !r.Certs[1].AddedAt.Equal(t0) {
+		t.Fatalf("after put: %+v", r)
+	}
+	// The returned record is a copy.
+	r.Certs[0].DER[0] ^= 1
+	if r2 := must(s.GetPolicyCerts(ctx))(t); string(r2.Certs[0].DER) != string(a.DER) {
+		t.Fatal("GetPolicyCerts returned shared memory")
+	}
+	conflict(t, mustFail(put(0, a)), "policy-certificates")
+	c2 := must(put(c1.Revision, b))(t)
+	if r := must(s.GetPolicyCerts(ctx))(t); r.Revision != c2.Revision || len(r.Certs) != 1 || r.Certs[0].Thumbprint != b.Thumbprint {
+		t.Fatalf("after removing a: %+v", r)
+	}
+	bad := b
+	bad.Thumbprint = a.Thumbprint
+	for name, certs := range map[string][]store.PolicyCert{
+		"wrong thumbprint": {bad},
+		"unordered":        {b, a},
+		"duplicate":        {a, a},
+		"empty DER":        {{Thumbprint: store.PolicyCertThumbprint(nil), AddedAt: t0}},
+		"no time":          {{Thumbprint: a.Thumbprint, DER: a.DER}},
+	} {
+		if _, err := put(c2.Revision, certs...); !errors.Is(err, store.ErrInvalidChange) {
+			t.Errorf("%s: err = %v, want ErrInvalidChange", name, err)
+		}
+	}
+	// Emptying the set is a valid write (the registry decides whether the
+	// last certificate may go).
+	must(put(c2.Revision))(t)
+	if r := must(s.GetPolicyCerts(ctx))(t); len(r.Certs) != 0 || r.Revision <= c2.Revision {
+		t.Fatalf("after emptying: %+v", r)
+	}
 }
 
 func testAuditPaging(t *testing.T, s store.Store) {
