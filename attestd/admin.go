@@ -3,6 +3,7 @@ package attestd
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -280,4 +281,42 @@ func isConflict(err error) bool {
 func isInvalid(err error) bool {
 	return errors.Is(err, release.ErrInvalid) || errors.Is(err, registry.ErrInvalidActor) ||
 		errors.Is(err, registry.ErrInvalidPolicy) || errors.Is(err, store.ErrInvalidChange)
+}
+
+// SigningKeyRotation is the answer of POST /admin/v1/signing-key/rotate.
+type SigningKeyRotation struct {
+	// Kid is the key that signs from now on.
+	Kid string `json:"kid"`
+	// PreviousKid is the rotated-out key; it stays in /certs until
+	// PublishedUntil, so tokens it signed keep verifying until they expire.
+	PreviousKid    string    `json:"previous_kid"`
+	PublishedUntil time.Time `json:"previous_published_until"`
+}
+
+// handleRotateSigningKey replaces the token-signing key with a fresh one in
+// the data directory. The old key's certificate stays in /certs for
+// RetiredKeyPublishedFor; its private key is gone. Relying parties that look
+// keys up by kid (every MAA client does) need no change.
+func (s *Server) handleRotateSigningKey(w http.ResponseWriter, r *http.Request) error {
+	p, err := s.admin(r, "rotate-signing-key", RoleAdmin)
+	if err != nil {
+		return err
+	}
+	s.rotateMu.Lock()
+	defer s.rotateMu.Unlock()
+	cur := s.key.Load()
+	now := s.now()
+	next, err := RotateSigningKey(s.cfg.DataDir, cur, now)
+	if err != nil {
+		return s.done("rotate-signing-key", err)
+	}
+	s.key.Store(next)
+	s.log.Warn("token-signing key rotated", "kid", next.KeyID(), "previous_kid", cur.KeyID(), "actor", p.Name)
+	if err := s.reg.RecordSigningKeyRotation(r.Context(), p.Name, cur.KeyID(), next.KeyID()); err != nil {
+		// The rotation happened (the new key is on disk and in use); only
+		// its audit entry is missing.
+		return s.done("rotate-signing-key", fmt.Errorf("signing key rotated to %s, but the audit entry failed: %w", next.KeyID(), err))
+	}
+	writeJSON(w, http.StatusOK, SigningKeyRotation{Kid: next.KeyID(), PreviousKid: cur.KeyID(), PublishedUntil: now.Add(RetiredKeyPublishedFor).UTC()})
+	return s.done("rotate-signing-key", nil)
 }

@@ -17,7 +17,7 @@ func TestDiscoveryEndpoints(t *testing.T) {
 		var set struct {
 			Keys []map[string]any `json:"keys"`
 		}
-		if err := json.Unmarshal(r.body, &set); err != nil || len(set.Keys) != 1 || set.Keys[0]["kid"] != e.srv.key.KeyID() {
+		if err := json.Unmarshal(r.body, &set); err != nil || len(set.Keys) != 1 || set.Keys[0]["kid"] != e.srv.key.Load().KeyID() {
 			t.Fatalf("%s: %s", p, r.body)
 		}
 	}
@@ -51,7 +51,7 @@ func TestDiscoveryEndpoints(t *testing.T) {
 	}
 	mustStatus(t, e.do("GET", "/healthz", "", nil), 200)
 	rz := mustStatus(t, e.do("GET", "/readyz", "", nil), 200)
-	if rz.json(t)["kid"] != e.srv.key.KeyID() {
+	if rz.json(t)["kid"] != e.srv.key.Load().KeyID() {
 		t.Fatalf("readyz %s", rz.body)
 	}
 }

@@ -230,7 +230,7 @@ func (s *Server) attest(ctx context.Context, kind EvidenceKind, body []byte, que
 	if req.HasDraft {
 		tok, err = UnsecuredToken(claims) // MAA: draft-policy results cannot be validated
 	} else {
-		tok, err = s.key.Sign(claims)
+		tok, err = s.key.Load().Sign(claims)
 	}
 	s.metrics.observePhase("sign", t)
 	if err != nil {

@@ -25,7 +25,7 @@ func TestAttestSGXEndToEnd(t *testing.T) {
 	tok := e.attest(q, rt, "").token(t)
 
 	hdr, c := tokenParts(t, tok)
-	wantHdr := `{"alg":"RS256","jku":"` + e.url + `/certs","kid":"` + e.srv.key.KeyID() + `","typ":"JWT"}`
+	wantHdr := `{"alg":"RS256","jku":"` + e.url + `/certs","kid":"` + e.srv.key.Load().KeyID() + `","typ":"JWT"}`
 	if hdr != wantHdr {
 		t.Fatalf("header %s\nwant   %s", hdr, wantHdr)
 	}

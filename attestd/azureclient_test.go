@@ -108,10 +108,10 @@ func TestAzureAttestationJSClient(t *testing.T) {
 	if !r.OK {
 		t.Fatalf("JS client failed: %s (HTTP %d, code %s)", r.Message, r.StatusCode, r.Code)
 	}
-	if r.Header["alg"] != "RS256" || r.Header["kid"] != e.srv.key.KeyID() || r.Header["jku"] != e.url+"/certs" || r.Header["typ"] != "JWT" {
+	if r.Header["alg"] != "RS256" || r.Header["kid"] != e.srv.key.Load().KeyID() || r.Header["jku"] != e.url+"/certs" || r.Header["typ"] != "JWT" {
 		t.Errorf("header seen by the SDK: %v", r.Header)
 	}
-	if len(r.Signers) != 1 || r.Signers[0].Kid != e.srv.key.KeyID() {
+	if len(r.Signers) != 1 || r.Signers[0].Kid != e.srv.key.Load().KeyID() {
 		t.Errorf("signers: %+v", r.Signers)
 	}
 	for _, f := range []string{"issuer", "jwks_uri", "claims_supported", "id_token_signing_alg_values_supported", "response_types_supported"} {

@@ -41,7 +41,7 @@ func BenchmarkAttestVsFloor(b *testing.B) {
 		if _, err := dv.DCAP.Verify(parsed, coll); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := e.srv.key.Sign(claims); err != nil {
+		if _, err := e.srv.key.Load().Sign(claims); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -23,7 +23,7 @@ func (s *Server) managementToken(extra map[string]any) (map[string]string, error
 	for k, v := range extra {
 		c[k] = v
 	}
-	tok, err := s.key.Sign(c)
+	tok, err := s.key.Load().Sign(c)
 	if err != nil {
 		return nil, err
 	}

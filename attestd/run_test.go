@@ -102,7 +102,7 @@ func TestStartDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r2.Stop()
-	if r2.Server.key.Created() || r2.Server.key.KeyID() != r.Server.key.KeyID() {
+	if r2.Server.key.Load().Created() || r2.Server.key.Load().KeyID() != r.Server.key.Load().KeyID() {
 		t.Fatal("restart generated a new signing key")
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"runtime"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sgxops/sgxops/registry"
@@ -51,7 +53,8 @@ type Server struct {
 	cfg       Config
 	log       *slog.Logger
 	now       func() time.Time
-	key       *SigningKey
+	key       atomic.Pointer[SigningKey]
+	rotateMu  sync.Mutex // serializes signing-key rotations
 	reg       *registry.Registry
 	store     store.Store
 	verifier  Verifier
@@ -98,7 +101,6 @@ func New(opts Options) (*Server, error) {
 		cfg:       opts.Config,
 		log:       log,
 		now:       now,
-		key:       opts.SigningKey,
 		reg:       opts.Registry,
 		store:     opts.Store,
 		verifier:  opts.Verifier,
@@ -111,6 +113,7 @@ func New(opts Options) (*Server, error) {
 		fmspcAge:  &ageTracker{entries: map[string]ageEntry{}},
 		mux:       http.NewServeMux(),
 	}
+	s.key.Store(opts.SigningKey)
 	s.routes()
 	return s, nil
 }
@@ -132,6 +135,7 @@ func (s *Server) routes() {
 	h("GET /admin/v1/releases/{app}/{name}", s.handleGetRelease)
 	h("POST /admin/v1/releases/{app}/{name}/{op}", s.handleTransition)
 	h("POST /admin/v1/sweep", s.handleSweep)
+	h("POST /admin/v1/signing-key/rotate", s.handleRotateSigningKey)
 	h("GET /admin/v1/audit", s.handleAudit)
 	h("GET /admin/v1/audit/verify", s.handleAuditVerify)
 	h("GET /healthz", s.handleHealthz)
@@ -232,7 +236,7 @@ func (s *Server) handleCerts(w http.ResponseWriter, r *http.Request) error {
 	if r.URL.Path != "/certs" && r.URL.Path != "/certs/" {
 		return apiErrorf(http.StatusNotFound, CodeNotFound, "no such endpoint: %s", r.URL.Path)
 	}
-	writeRawJSON(w, http.StatusOK, s.key.JWKS())
+	writeRawJSON(w, http.StatusOK, s.key.Load().JWKS())
 	return nil
 }
 
@@ -265,7 +269,8 @@ func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) error {
 // collateral.
 func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) error {
 	var reasons []string
-	if s.key == nil {
+	key := s.key.Load()
+	if key == nil {
 		reasons = append(reasons, "no signing key")
 	}
 	if _, err := s.reg.AuditHead(r.Context()); err != nil {
@@ -282,6 +287,6 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	s.metrics.ready.Set(1)
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "kid": s.key.KeyID()})
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "kid": key.KeyID()})
 	return nil
 }

@@ -28,7 +28,23 @@ import (
 const (
 	SigningKeyFile  = "signing-key.pem"  // PKCS#8 RSA-2048 private key, mode 0600
 	SigningCertFile = "signing-cert.pem" // self-signed certificate, Subject = Issuer = CN=<issuer>
+	// RetiredSigningCertsFile holds the certificates of rotated-out keys
+	// (not the keys), each with a "Retired-At" PEM header. They stay in
+	// /certs for RetiredKeyPublishedFor, so that tokens they signed still
+	// verify until they expire.
+	RetiredSigningCertsFile = "retired-signing-certs.pem"
 )
+
+// RetiredKeyPublishedFor is how long a rotated-out key stays in /certs: the
+// lifetime of the longest token it can have signed, plus an hour for clock
+// skew and caches.
+const RetiredKeyPublishedFor = attestTokenLifetime + time.Hour
+
+// retiredCert is a rotated-out signing certificate.
+type retiredCert struct {
+	cert      *x509.Certificate
+	retiredAt time.Time
+}
 
 // signingKeyBits is fixed: MAA clients expect RS256 with RSA-2048.
 const signingKeyBits = 2048
@@ -48,6 +64,8 @@ type SigningKey struct {
 	jwks    []byte // the /certs body
 	jku     string
 	created bool
+	// retired are rotated-out certificates still published in /certs.
+	retired []retiredCert
 }
 
 // KeyIDFor returns the kid of a public key: standard base64 of SHA-256 of
@@ -75,13 +93,17 @@ func NewSigningKey(key *rsa.PrivateKey, issuer string, now time.Time) (*SigningK
 	return newSigningKey(key, c, issuer)
 }
 
-func newSigningKey(key *rsa.PrivateKey, c *x509.Certificate, issuer string) (*SigningKey, error) {
+func newSigningKey(key *rsa.PrivateKey, c *x509.Certificate, issuer string, retired ...retiredCert) (*SigningKey, error) {
 	kid, err := KeyIDFor(&key.PublicKey)
 	if err != nil {
 		return nil, fmt.Errorf("attestd: signing key: %w", err)
 	}
-	k := &SigningKey{key: key, cert: c, kid: kid, issuer: issuer, jku: issuer + "/certs"}
-	if k.jwks, err = renderJWKS([]*SigningKey{k}); err != nil {
+	k := &SigningKey{key: key, cert: c, kid: kid, issuer: issuer, jku: issuer + "/certs", retired: retired}
+	certs := []*x509.Certificate{c}
+	for _, r := range retired {
+		certs = append(certs, r.cert)
+	}
+	if k.jwks, err = renderJWKS(certs); err != nil {
 		return nil, err
 	}
 	return k, nil
@@ -152,12 +174,110 @@ func LoadOrCreateSigningKey(dir, issuer string, now time.Time) (*SigningKey, err
 			return nil, fmt.Errorf("attestd: saving signing certificate: %w", err)
 		}
 	}
-	k, err := newSigningKey(key, c, issuer)
+	retired, err := loadRetiredCerts(filepath.Join(dir, RetiredSigningCertsFile), now)
+	if err != nil {
+		return nil, err
+	}
+	k, err := newSigningKey(key, c, issuer, retired...)
 	if err != nil {
 		return nil, err
 	}
 	k.created = created
 	return k, nil
+}
+
+// loadRetiredCerts reads the retired certificates still to be published at
+// now. A missing file means none.
+func loadRetiredCerts(path string, now time.Time) ([]retiredCert, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("attestd: reading retired signing certificates: %w", err)
+	}
+	var out []retiredCert
+	for n := 1; ; n++ {
+		var blk *pem.Block
+		blk, b = pem.Decode(b)
+		if blk == nil {
+			break
+		}
+		at, err := time.Parse(time.RFC3339, blk.Headers["Retired-At"])
+		if blk.Type != "CERTIFICATE" || err != nil {
+			return nil, fmt.Errorf("attestd: %s: block %d is not a CERTIFICATE with a Retired-At header", path, n)
+		}
+		c, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("attestd: %s: block %d: %w", path, n, err)
+		}
+		if _, ok := c.PublicKey.(*rsa.PublicKey); !ok {
+			return nil, fmt.Errorf("attestd: %s: block %d: not an RSA certificate", path, n)
+		}
+		if now.Before(at.Add(RetiredKeyPublishedFor)) {
+			out = append(out, retiredCert{cert: c, retiredAt: at})
+		}
+	}
+	if len(bytes.TrimSpace(b)) != 0 {
+		return nil, fmt.Errorf("attestd: %s: trailing data that is not PEM", path)
+	}
+	return out, nil
+}
+
+// RotateSigningKey replaces cur, the key in use, with a fresh RSA-2048 key
+// saved in dir, and keeps cur's certificate in /certs for
+// RetiredKeyPublishedFor. cur's private key is overwritten on disk. The
+// steps are ordered so that a crash leaves either the old key (published
+// once) or the new one in use.
+func RotateSigningKey(dir string, cur *SigningKey, now time.Time) (*SigningKey, error) {
+	retired := []retiredCert{{cert: cur.cert, retiredAt: now}}
+	for _, r := range cur.retired {
+		if now.Before(r.retiredAt.Add(RetiredKeyPublishedFor)) && !bytes.Equal(r.cert.Raw, cur.cert.Raw) {
+			retired = append(retired, r)
+		}
+	}
+	var buf bytes.Buffer
+	for _, r := range retired {
+		blk := &pem.Block{Type: "CERTIFICATE", Headers: map[string]string{"Retired-At": r.retiredAt.UTC().Format(time.RFC3339)}, Bytes: r.cert.Raw}
+		if err := pem.Encode(&buf, blk); err != nil {
+			return nil, err
+		}
+	}
+	key, err := rsa.GenerateKey(rand.Reader, signingKeyBits)
+	if err != nil {
+		return nil, fmt.Errorf("attestd: generating signing key: %w", err)
+	}
+	c, err := selfSignedSigningCert(key, cur.issuer, now)
+	if err != nil {
+		return nil, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	// 1. Publish the old certificate as retired. 2. Replace the key. 3. Its
+	// certificate (LoadOrCreateSigningKey re-issues one that does not match).
+	if err := writeFileAtomic(filepath.Join(dir, RetiredSigningCertsFile), buf.Bytes(), 0o644); err != nil {
+		return nil, fmt.Errorf("attestd: saving retired signing certificates: %w", err)
+	}
+	if err := writeFileAtomic(filepath.Join(dir, SigningKeyFile), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		return nil, fmt.Errorf("attestd: saving signing key: %w", err)
+	}
+	if err := writeFileAtomic(filepath.Join(dir, SigningCertFile), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}), 0o644); err != nil {
+		return nil, fmt.Errorf("attestd: saving signing certificate: %w", err)
+	}
+	return newSigningKey(key, c, cur.issuer, retired...)
+}
+
+// RetiredKeyIDs returns the kids of the rotated-out keys still in /certs.
+func (k *SigningKey) RetiredKeyIDs() []string {
+	var out []string
+	for _, r := range k.retired {
+		if kid, err := KeyIDFor(r.cert.PublicKey.(*rsa.PublicKey)); err == nil {
+			out = append(out, kid)
+		}
+	}
+	return out
 }
 
 // loadUsableCert returns the stored certificate if it is for key and issuer
@@ -260,19 +380,34 @@ func (k *SigningKey) Created() bool { return k.created }
 // base64 DER), n, e, alg RS256 and use sig.
 func (k *SigningKey) JWKS() []byte { return k.jwks }
 
-func renderJWKS(keys []*SigningKey) ([]byte, error) {
+// renderJWKS renders the /certs body for certs (the key in use first). A
+// key that appears twice (a crash during rotation) is listed once.
+func renderJWKS(certs []*x509.Certificate) ([]byte, error) {
 	set := jwk.NewSet()
-	for _, k := range keys {
-		jk, err := jwk.Import(&k.key.PublicKey)
+	seen := map[string]bool{}
+	for _, c := range certs {
+		pub, ok := c.PublicKey.(*rsa.PublicKey)
+		if !ok {
+			return nil, fmt.Errorf("attestd: JWK: %T is not an RSA key", c.PublicKey)
+		}
+		kid, err := KeyIDFor(pub)
+		if err != nil {
+			return nil, err
+		}
+		if seen[kid] {
+			continue
+		}
+		seen[kid] = true
+		jk, err := jwk.Import(pub)
 		if err != nil {
 			return nil, fmt.Errorf("attestd: JWK: %w", err)
 		}
 		var chain cert.Chain
-		if err := chain.AddString(base64.StdEncoding.EncodeToString(k.cert.Raw)); err != nil {
+		if err := chain.AddString(base64.StdEncoding.EncodeToString(c.Raw)); err != nil {
 			return nil, fmt.Errorf("attestd: JWK x5c: %w", err)
 		}
 		for name, v := range map[string]any{
-			jwk.KeyIDKey: k.kid, jwk.AlgorithmKey: jwa.RS256(), jwk.KeyUsageKey: jwk.ForSignature, jwk.X509CertChainKey: &chain,
+			jwk.KeyIDKey: kid, jwk.AlgorithmKey: jwa.RS256(), jwk.KeyUsageKey: jwk.ForSignature, jwk.X509CertChainKey: &chain,
 		} {
 			if err := jk.Set(name, v); err != nil {
 				return nil, fmt.Errorf("attestd: JWK %s: %w", name, err)

@@ -27,6 +27,9 @@ const (
 	// policy-management certificates (details: thumbprint, subject).
 	ActionPolicyCertAdd    Action = "policy-cert-add"
 	ActionPolicyCertRemove Action = "policy-cert-remove"
+	// ActionSigningKeyRotate records a token-signing key rotation (details:
+	// kid, previous_kid).
+	ActionSigningKeyRotate Action = "signing-key-rotate"
 )
 
 // Hash is a SHA-256 value; its text form is 64 lowercase hex characters.

@@ -118,3 +118,16 @@ func certRecord(now time.Time, actor string, action audit.Action, tp string, c *
 		"thumbprint": tp, "subject": subject, "stored_certificates": strconv.Itoa(remaining),
 	}}
 }
+
+// RecordSigningKeyRotation writes the audit entry of a token-signing key
+// rotation (the keys themselves are files of attestd's, not store data).
+func (r *Registry) RecordSigningKeyRotation(ctx context.Context, actor, previousKid, kid string) error {
+	if err := ValidateActor(actor); err != nil {
+		return err
+	}
+	_, _, err := r.commit(ctx, func(now time.Time) (store.Change, error) {
+		return store.Change{Audit: []audit.Record{{Time: now, Actor: actor, Action: audit.ActionSigningKeyRotate,
+			Details: map[string]string{"kid": kid, "previous_kid": previousKid}}}}, nil
+	})
+	return err
+}
