@@ -24,35 +24,7 @@ func (r *Registry) PolicyCerts(ctx context.Context) (store.PolicyCertsRecord, er
 // is present already changes nothing and writes no audit entry; added
 // reports whether it was new.
 func (r *Registry) AddPolicyCert(ctx context.Context, actor string, der []byte) (added bool, err error) {
-	c, err := checkPolicyCert(actor, der)
-	if err != nil {
-		return false, err
-	}
-	tp := store.PolicyCertThumbprint(der)
-	_, _, err = r.commit(ctx, func(now time.Time) (store.Change, error) {
-		cur, err := r.s.GetPolicyCerts(ctx)
-		if err != nil {
-			return store.Change{}, err
-		}
-		i, found := slices.BinarySearchFunc(cur.Certs, tp, func(p store.PolicyCert, t string) int { return strings.Compare(p.Thumbprint, t) })
-		if found {
-			added = false
-			return store.Change{}, errNothing
-		}
-		if len(cur.Certs) >= store.MaxPolicyCerts {
-			return store.Change{}, fmt.Errorf("%w: already %d policy-management certificates", ErrInvalidPolicy, len(cur.Certs))
-		}
-		added = true
-		certs := slices.Insert(slices.Clone(cur.Certs), i, store.PolicyCert{Thumbprint: tp, DER: bytes.Clone(der), AddedAt: now})
-		return store.Change{
-			PolicyCerts: &store.PolicyCertsPut{Certs: certs, ExpectRevision: cur.Revision},
-			Audit:       []audit.Record{certRecord(now, actor, audit.ActionPolicyCertAdd, tp, c, len(certs))},
-		}, nil
-	})
-	if err == errNothing {
-		err = nil
-	}
-	return added, err
+	return r.changePolicyCerts(ctx, actor, der, true, false)
 }
 
 // RemovePolicyCert removes a policy-management certificate (DER). Removing
@@ -61,6 +33,12 @@ func (r *Registry) AddPolicyCert(ctx context.Context, actor string, der []byte) 
 // fails with ErrLastPolicyCert (attestd sets keepNone when certificates from
 // its configuration remain).
 func (r *Registry) RemovePolicyCert(ctx context.Context, actor string, der []byte, keepNone bool) (removed bool, err error) {
+	return r.changePolicyCerts(ctx, actor, der, false, keepNone)
+}
+
+// changePolicyCerts adds (add) or removes der, with its audit entry, and
+// reports whether the stored set changed.
+func (r *Registry) changePolicyCerts(ctx context.Context, actor string, der []byte, add, keepNone bool) (changed bool, err error) {
 	c, err := checkPolicyCert(actor, der)
 	if err != nil {
 		return false, err
@@ -72,24 +50,30 @@ func (r *Registry) RemovePolicyCert(ctx context.Context, actor string, der []byt
 			return store.Change{}, err
 		}
 		i, found := slices.BinarySearchFunc(cur.Certs, tp, func(p store.PolicyCert, t string) int { return strings.Compare(p.Thumbprint, t) })
-		if !found {
-			removed = false
+		changed = found != add
+		var certs []store.PolicyCert
+		action := audit.ActionPolicyCertAdd
+		switch {
+		case !changed:
 			return store.Change{}, errNothing
-		}
-		if len(cur.Certs) == 1 && !keepNone {
+		case add && len(cur.Certs) >= store.MaxPolicyCerts:
+			return store.Change{}, fmt.Errorf("%w: already %d policy-management certificates", ErrInvalidPolicy, len(cur.Certs))
+		case add:
+			certs = slices.Insert(slices.Clone(cur.Certs), i, store.PolicyCert{Thumbprint: tp, DER: bytes.Clone(der), AddedAt: now})
+		case len(cur.Certs) == 1 && !keepNone:
 			return store.Change{}, ErrLastPolicyCert
+		default:
+			certs, action = slices.Delete(slices.Clone(cur.Certs), i, i+1), audit.ActionPolicyCertRemove
 		}
-		removed = true
-		certs := slices.Delete(slices.Clone(cur.Certs), i, i+1)
 		return store.Change{
 			PolicyCerts: &store.PolicyCertsPut{Certs: certs, ExpectRevision: cur.Revision},
-			Audit:       []audit.Record{certRecord(now, actor, audit.ActionPolicyCertRemove, tp, c, len(certs))},
+			Audit:       []audit.Record{certRecord(now, actor, action, tp, c, len(certs))},
 		}, nil
 	})
 	if err == errNothing {
 		err = nil
 	}
-	return removed, err
+	return changed, err
 }
 
 func checkPolicyCert(actor string, der []byte) (*x509.Certificate, error) {

@@ -22,6 +22,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"runtime/pprof"
@@ -65,29 +66,28 @@ func runMain() int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if traceFile != "" {
-		tf, err := os.Create(traceFile)
+	for _, prof := range []struct {
+		file        string
+		start       func(io.Writer) error
+		stop        func()
+		description string
+	}{
+		{traceFile, trace.Start, trace.Stop, "trace"},
+		{cpuProfile, pprof.StartCPUProfile, pprof.StopCPUProfile, "cpu profile"},
+	} {
+		if prof.file == "" {
+			continue
+		}
+		f, err := os.Create(prof.file)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "attestd-load:", err)
 			return 1
 		}
-		if err := trace.Start(tf); err != nil {
-			fmt.Fprintln(os.Stderr, "attestd-load: trace:", err)
+		if err := prof.start(f); err != nil {
+			fmt.Fprintf(os.Stderr, "attestd-load: %s: %v\n", prof.description, err)
 			return 1
 		}
-		defer func() { trace.Stop(); tf.Close() }()
-	}
-	if cpuProfile != "" {
-		pf, err := os.Create(cpuProfile)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "attestd-load:", err)
-			return 1
-		}
-		if err := pprof.StartCPUProfile(pf); err != nil {
-			fmt.Fprintln(os.Stderr, "attestd-load: cpu profile:", err)
-			return 1
-		}
-		defer func() { pprof.StopCPUProfile(); pf.Close() }()
+		defer func() { prof.stop(); f.Close() }()
 	}
 	rep, err := run(ctx, o, os.Stderr)
 	if err != nil {
