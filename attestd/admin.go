@@ -291,12 +291,15 @@ type SigningKeyRotation struct {
 	// PublishedUntil, so tokens it signed keep verifying until they expire.
 	PreviousKid    string    `json:"previous_kid"`
 	PublishedUntil time.Time `json:"previous_published_until"`
+	// NextKid is published in /certs now and signs after the next rotation.
+	NextKid string `json:"next_kid"`
 }
 
-// handleRotateSigningKey replaces the token-signing key with a fresh one in
-// the data directory. The old key's certificate stays in /certs for
-// RetiredKeyPublishedFor; its private key is gone. Relying parties that look
-// keys up by kid (every MAA client does) need no change.
+// handleRotateSigningKey puts the published next key in use, publishes a new
+// next key, and keeps the old key's certificate in /certs for
+// RetiredKeyPublishedFor (its private key is gone). Relying parties look keys
+// up by kid (every MAA client does), and have seen the new key in /certs
+// since the previous rotation or start, so they need no change.
 func (s *Server) handleRotateSigningKey(w http.ResponseWriter, r *http.Request) error {
 	p, err := s.admin(r, "rotate-signing-key", RoleAdmin)
 	if err != nil {
@@ -317,6 +320,7 @@ func (s *Server) handleRotateSigningKey(w http.ResponseWriter, r *http.Request) 
 		// its audit entry is missing.
 		return s.done("rotate-signing-key", fmt.Errorf("signing key rotated to %s, but the audit entry failed: %w", next.KeyID(), err))
 	}
-	writeJSON(w, http.StatusOK, SigningKeyRotation{Kid: next.KeyID(), PreviousKid: cur.KeyID(), PublishedUntil: now.Add(RetiredKeyPublishedFor).UTC()})
+	writeJSON(w, http.StatusOK, SigningKeyRotation{Kid: next.KeyID(), PreviousKid: cur.KeyID(),
+		PublishedUntil: now.Add(RetiredKeyPublishedFor).UTC(), NextKid: next.NextKeyID()})
 	return s.done("rotate-signing-key", nil)
 }

@@ -37,10 +37,11 @@ func jwksKids(t *testing.T, body []byte) []string {
 	return kids
 }
 
-// TestRotateSigningKeyFiles: the rotated key is what the next start loads;
-// the old certificate (not its key) is published for RetiredKeyPublishedFor
-// and then dropped; a crash between the first two steps publishes the key
-// once.
+// TestRotateSigningKeyFiles: /certs publishes the key in use, the next key
+// and rotated-out certificates; a rotation puts the published next key in
+// use; a restart loads the same state; a rotated-out certificate (never its
+// key) is dropped after RetiredKeyPublishedFor; crashes between the steps
+// are repaired.
 func TestRotateSigningKeyFiles(t *testing.T) {
 	dir := t.TempDir()
 	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
@@ -48,23 +49,28 @@ func TestRotateSigningKeyFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	n1 := k1.NextKeyID()
+	if n1 == "" || n1 == k1.KeyID() || !slices.Equal(jwksKids(t, k1.JWKS()), []string{k1.KeyID(), n1}) {
+		t.Fatalf("first start: kid %s next %s, /certs %v", k1.KeyID(), n1, jwksKids(t, k1.JWKS()))
+	}
 	k2, err := RotateSigningKey(dir, k1, now.Add(time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if k2.KeyID() == k1.KeyID() || !slices.Equal(k2.RetiredKeyIDs(), []string{k1.KeyID()}) {
-		t.Fatalf("rotated: kid %s retired %v (old %s)", k2.KeyID(), k2.RetiredKeyIDs(), k1.KeyID())
+	n2 := k2.NextKeyID()
+	if k2.KeyID() != n1 || n2 == "" || n2 == n1 || !slices.Equal(k2.RetiredKeyIDs(), []string{k1.KeyID()}) {
+		t.Fatalf("rotated: kid %s (want the published next %s), next %s, retired %v", k2.KeyID(), n1, n2, k2.RetiredKeyIDs())
 	}
-	if kids := jwksKids(t, k2.JWKS()); !slices.Equal(kids, []string{k2.KeyID(), k1.KeyID()}) {
+	if kids := jwksKids(t, k2.JWKS()); !slices.Equal(kids, []string{n1, n2, k1.KeyID()}) {
 		t.Fatalf("/certs kids %v", kids)
 	}
-	// A restart loads the new key and still publishes the old certificate.
+	// A restart loads the same keys and still publishes the old certificate.
 	k3, err := LoadOrCreateSigningKey(dir, "https://a.example", now.Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if k3.Created() || k3.KeyID() != k2.KeyID() || !slices.Equal(jwksKids(t, k3.JWKS()), []string{k2.KeyID(), k1.KeyID()}) {
-		t.Fatalf("after restart: kid %s, /certs %v", k3.KeyID(), jwksKids(t, k3.JWKS()))
+	if k3.Created() || k3.KeyID() != n1 || k3.NextKeyID() != n2 || !slices.Equal(jwksKids(t, k3.JWKS()), []string{n1, n2, k1.KeyID()}) {
+		t.Fatalf("after restart: kid %s next %s, /certs %v", k3.KeyID(), k3.NextKeyID(), jwksKids(t, k3.JWKS()))
 	}
 	retired, err := os.ReadFile(filepath.Join(dir, RetiredSigningCertsFile))
 	if err != nil || strings.Contains(string(retired), "PRIVATE KEY") || !strings.Contains(string(retired), "Retired-At:") {
@@ -75,21 +81,39 @@ func TestRotateSigningKeyFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if kids := jwksKids(t, k4.JWKS()); !slices.Equal(kids, []string{k2.KeyID()}) {
+	if kids := jwksKids(t, k4.JWKS()); !slices.Equal(kids, []string{n1, n2}) {
 		t.Fatalf("/certs after the retention: %v", kids)
 	}
-	// Crash after step 1: the key in use is also listed as retired.
-	dup := "-----BEGIN CERTIFICATE-----\nRetired-At: " + now.Format(time.RFC3339) + "\n\n" +
-		strings.SplitN(strings.SplitN(string(pemCert(k4.Certificate().Raw)), "-----BEGIN CERTIFICATE-----\n", 2)[1], "-----END", 2)[0] + "-----END CERTIFICATE-----\n"
-	if err := os.WriteFile(filepath.Join(dir, RetiredSigningCertsFile), []byte(dup), 0o644); err != nil {
+	// Crash after step 1: the key in use is also listed as retired; it is
+	// published once.
+	if err := os.WriteFile(filepath.Join(dir, RetiredSigningCertsFile), pem.EncodeToMemory(&pem.Block{
+		Type: "CERTIFICATE", Headers: map[string]string{"Retired-At": now.Format(time.RFC3339)}, Bytes: k4.Certificate().Raw}), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	k5, err := LoadOrCreateSigningKey(dir, "https://a.example", now.Add(time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if kids := jwksKids(t, k5.JWKS()); !slices.Equal(kids, []string{k2.KeyID()}) {
-		t.Fatalf("/certs with the current key also retired: %v", kids)
+	if kids := jwksKids(t, k5.JWKS()); !slices.Equal(kids, []string{n1, n2}) {
+		t.Fatalf("/certs with the key in use also retired: %v", kids)
+	}
+	// Crash after step 2: the next key files hold the key now in use; a new
+	// next key is made.
+	for _, f := range [][2]string{{SigningKeyFile, NextSigningKeyFile}, {SigningCertFile, NextSigningCertFile}} {
+		b, err := os.ReadFile(filepath.Join(dir, f[0]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f[1]), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	k6, err := LoadOrCreateSigningKey(dir, "https://a.example", now.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k6.KeyID() != n1 || k6.NextKeyID() == "" || k6.NextKeyID() == n1 || k6.NextKeyID() == n2 {
+		t.Fatalf("after a crash before the new next key: kid %s next %s", k6.KeyID(), k6.NextKeyID())
 	}
 	// A damaged retired file is an error, not silently ignored.
 	if err := os.WriteFile(filepath.Join(dir, RetiredSigningCertsFile), []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), 0o644); err != nil {
@@ -126,21 +150,36 @@ func TestRotateSigningKeyAPI(t *testing.T) {
 
 	wantAuthError(t, e.do("POST", "/admin/v1/signing-key/rotate", "", nil), 401)
 	wantAuthError(t, e.do("POST", "/admin/v1/signing-key/rotate", readerToken, nil), 403)
-	r := mustStatus(t, e.do("POST", "/admin/v1/signing-key/rotate", adminToken, nil), 200)
-	var rot SigningKeyRotation
-	if err := json.Unmarshal(r.body, &rot); err != nil {
-		t.Fatal(err)
+	rotate := func() SigningKeyRotation {
+		t.Helper()
+		r := mustStatus(t, e.do("POST", "/admin/v1/signing-key/rotate", adminToken, nil), 200)
+		var rot SigningKeyRotation
+		if err := json.Unmarshal(r.body, &rot); err != nil {
+			t.Fatal(err)
+		}
+		if rot.Kid == rot.PreviousKid || rot.Kid != e.srv.key.Load().KeyID() || rot.PublishedUntil.IsZero() || rot.NextKid == "" {
+			t.Fatalf("rotation %+v", rot)
+		}
+		return rot
 	}
-	if rot.PreviousKid != oldKid || rot.Kid == oldKid || rot.Kid != e.srv.key.Load().KeyID() || rot.PublishedUntil.IsZero() {
-		t.Fatalf("rotation %+v (old kid %s)", rot, oldKid)
+	signedBy := func(tok, kid string) {
+		t.Helper()
+		if h, _ := tokenParts(t, tok); !strings.Contains(h, `"kid":"`+kid+`"`) {
+			t.Fatalf("token header %s, want kid %s", h, kid)
+		}
 	}
-	if kids := jwksKids(t, mustStatus(t, e.do("GET", "/certs", "", nil), 200).body); !slices.Equal(kids, []string{rot.Kid, oldKid}) {
+
+	// The test env's first key (NewSigningKey) has no published next key,
+	// so its first rotation switches to a key clients have not seen yet.
+	rot := rotate()
+	if rot.PreviousKid != oldKid {
+		t.Fatalf("previous kid %s, want %s", rot.PreviousKid, oldKid)
+	}
+	if kids := jwksKids(t, mustStatus(t, e.do("GET", "/certs", "", nil), 200).body); !slices.Equal(kids, []string{rot.Kid, rot.NextKid, oldKid}) {
 		t.Fatalf("/certs kids %v", kids)
 	}
 	after := e.attest(q, rt, "").token(t)
-	if h, _ := tokenParts(t, after); !strings.Contains(h, `"kid":"`+rot.Kid+`"`) {
-		t.Fatalf("new token header %s, want kid %s", h, rot.Kid)
-	}
+	signedBy(after, rot.Kid)
 	// A relying party that read /certs moments ago re-reads it for an unknown
 	// kid only after a pause (maaclient: 10 s, so that forged kids cannot make
 	// it hammer the service): until then it refuses the new key's tokens.
@@ -155,19 +194,28 @@ func TestRotateSigningKeyAPI(t *testing.T) {
 			t.Errorf("token from %s the rotation: %v", name, err)
 		}
 	}
+	// From now on the next key is published ahead of use: the second
+	// rotation's tokens verify at once with the /certs the client read.
+	rot2 := rotate()
+	if rot2.Kid != rot.NextKid || rot2.PreviousKid != rot.Kid {
+		t.Fatalf("second rotation %+v after %+v", rot2, rot)
+	}
+	third := e.attest(q, rt, "").token(t)
+	signedBy(third, rot2.Kid)
+	for name, tok := range map[string]string{"before the first": before, "between": after, "after the second": third} {
+		if _, err := mc.Verify(context.Background(), tok, exp); err != nil {
+			t.Errorf("token from %s rotation: %v", name, err)
+		}
+	}
 	var page AuditPage
 	_ = json.Unmarshal(e.do("GET", "/admin/v1/audit", "", nil).body, &page)
 	last := page.Entries[len(page.Entries)-1]
-	if last.Action != audit.ActionSigningKeyRotate || last.Details["kid"] != rot.Kid || last.Details["previous_kid"] != oldKid || last.Actor != "token:admin" {
+	if last.Action != audit.ActionSigningKeyRotate || last.Details["kid"] != rot2.Kid || last.Details["previous_kid"] != rot.Kid || last.Actor != "token:admin" {
 		t.Fatalf("audit entry %+v", last)
 	}
-	// The new key is the one on disk.
+	// The keys on disk are the ones in use and next.
 	k, err := LoadOrCreateSigningKey(e.cfg.DataDir, e.cfg.Issuer, time.Now())
-	if err != nil || k.KeyID() != rot.Kid {
-		t.Fatalf("key on disk: %v, %v", k, err)
+	if err != nil || k.KeyID() != rot2.Kid || k.NextKeyID() != rot2.NextKid {
+		t.Fatalf("keys on disk: %v, %v", k, err)
 	}
-}
-
-func pemCert(der []byte) []byte {
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }

@@ -33,6 +33,11 @@ const (
 	// /certs for RetiredKeyPublishedFor, so that tokens they signed still
 	// verify until they expire.
 	RetiredSigningCertsFile = "retired-signing-certs.pem"
+	// NextSigningKeyFile and NextSigningCertFile are the key the next
+	// rotation switches to. Its certificate is published in /certs ahead of
+	// use, so relying parties that cache /certs know it before it signs.
+	NextSigningKeyFile  = "next-signing-key.pem"
+	NextSigningCertFile = "next-signing-cert.pem"
 )
 
 // RetiredKeyPublishedFor is how long a rotated-out key stays in /certs: the
@@ -64,8 +69,17 @@ type SigningKey struct {
 	jwks    []byte // the /certs body
 	jku     string
 	created bool
+	// next is the key the next rotation switches to (published, unused);
+	// nil for a key made by NewSigningKey.
+	next *keyPair
 	// retired are rotated-out certificates still published in /certs.
 	retired []retiredCert
+}
+
+// keyPair is a signing key and its self-signed certificate.
+type keyPair struct {
+	key  *rsa.PrivateKey
+	cert *x509.Certificate
 }
 
 // KeyIDFor returns the kid of a public key: standard base64 of SHA-256 of
@@ -90,16 +104,19 @@ func NewSigningKey(key *rsa.PrivateKey, issuer string, now time.Time) (*SigningK
 	if err != nil {
 		return nil, err
 	}
-	return newSigningKey(key, c, issuer)
+	return newSigningKey(key, c, issuer, nil)
 }
 
-func newSigningKey(key *rsa.PrivateKey, c *x509.Certificate, issuer string, retired ...retiredCert) (*SigningKey, error) {
+func newSigningKey(key *rsa.PrivateKey, c *x509.Certificate, issuer string, next *keyPair, retired ...retiredCert) (*SigningKey, error) {
 	kid, err := KeyIDFor(&key.PublicKey)
 	if err != nil {
 		return nil, fmt.Errorf("attestd: signing key: %w", err)
 	}
-	k := &SigningKey{key: key, cert: c, kid: kid, issuer: issuer, jku: issuer + "/certs", retired: retired}
+	k := &SigningKey{key: key, cert: c, kid: kid, issuer: issuer, jku: issuer + "/certs", next: next, retired: retired}
 	certs := []*x509.Certificate{c}
+	if next != nil {
+		certs = append(certs, next.cert)
+	}
 	for _, r := range retired {
 		certs = append(certs, r.cert)
 	}
@@ -133,57 +150,96 @@ func selfSignedSigningCert(key *rsa.PrivateKey, issuer string, now time.Time) (*
 }
 
 // LoadOrCreateSigningKey loads the signing key from dir, or generates and
-// persists one (key 0600) on first start. The certificate is re-issued for
-// the same key when the issuer changed or it is near expiry. Created reports
-// whether a new key was generated.
+// persists one (key 0600) on first start; likewise the next key, which is
+// published in /certs until a rotation puts it in use. A certificate is
+// re-issued for the same key when the issuer changed or it is near expiry.
+// Created reports whether a new current key was generated.
 func LoadOrCreateSigningKey(dir, issuer string, now time.Time) (*SigningKey, error) {
-	keyPath := filepath.Join(dir, SigningKeyFile)
-	certPath := filepath.Join(dir, SigningCertFile)
-	keyPEM, err := os.ReadFile(keyPath)
-	created := false
-	var key *rsa.PrivateKey
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		if key, err = rsa.GenerateKey(rand.Reader, signingKeyBits); err != nil {
-			return nil, fmt.Errorf("attestd: generating signing key: %w", err)
-		}
-		der, err := x509.MarshalPKCS8PrivateKey(key)
-		if err != nil {
-			return nil, err
-		}
-		if err := writeFileAtomic(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
-			return nil, fmt.Errorf("attestd: saving signing key: %w", err)
-		}
-		created = true
-	case err != nil:
-		return nil, fmt.Errorf("attestd: reading signing key: %w", err)
-	default:
-		if key, err = parseRSAKeyPEM(keyPEM); err != nil {
-			return nil, fmt.Errorf("attestd: %s: %w", keyPath, err)
-		}
-		if key.N.BitLen() != signingKeyBits {
-			return nil, fmt.Errorf("attestd: %s: RSA-%d, want RSA-%d", keyPath, key.N.BitLen(), signingKeyBits)
-		}
+	cur, created, err := loadOrCreateKeyPair(filepath.Join(dir, SigningKeyFile), filepath.Join(dir, SigningCertFile), issuer, now)
+	if err != nil {
+		return nil, err
 	}
-	c := loadUsableCert(certPath, key, issuer, now)
-	if c == nil {
-		if c, err = selfSignedSigningCert(key, issuer, now); err != nil {
+	nextKey, nextCert := filepath.Join(dir, NextSigningKeyFile), filepath.Join(dir, NextSigningCertFile)
+	next, _, err := loadOrCreateKeyPair(nextKey, nextCert, issuer, now)
+	if err != nil {
+		return nil, err
+	}
+	if next.key.Equal(cur.key) {
+		// A crash after a rotation promoted the next key but before it wrote
+		// a new one: make it now.
+		if err := os.Remove(nextKey); err != nil {
 			return nil, err
 		}
-		if err := writeFileAtomic(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}), 0o644); err != nil {
-			return nil, fmt.Errorf("attestd: saving signing certificate: %w", err)
+		if next, _, err = loadOrCreateKeyPair(nextKey, nextCert, issuer, now); err != nil {
+			return nil, err
 		}
 	}
 	retired, err := loadRetiredCerts(filepath.Join(dir, RetiredSigningCertsFile), now)
 	if err != nil {
 		return nil, err
 	}
-	k, err := newSigningKey(key, c, issuer, retired...)
+	k, err := newSigningKey(cur.key, cur.cert, issuer, next, retired...)
 	if err != nil {
 		return nil, err
 	}
 	k.created = created
 	return k, nil
+}
+
+// loadOrCreateKeyPair loads the RSA-2048 key at keyPath (generating and
+// saving one if there is none) and its usable certificate at certPath
+// (issuing and saving one if needed).
+func loadOrCreateKeyPair(keyPath, certPath, issuer string, now time.Time) (*keyPair, bool, error) {
+	keyPEM, err := os.ReadFile(keyPath)
+	created := false
+	var key *rsa.PrivateKey
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if key, err = rsa.GenerateKey(rand.Reader, signingKeyBits); err != nil {
+			return nil, false, fmt.Errorf("attestd: generating signing key: %w", err)
+		}
+		if err := saveKey(keyPath, key); err != nil {
+			return nil, false, err
+		}
+		created = true
+	case err != nil:
+		return nil, false, fmt.Errorf("attestd: reading signing key: %w", err)
+	default:
+		if key, err = parseRSAKeyPEM(keyPEM); err != nil {
+			return nil, false, fmt.Errorf("attestd: %s: %w", keyPath, err)
+		}
+		if key.N.BitLen() != signingKeyBits {
+			return nil, false, fmt.Errorf("attestd: %s: RSA-%d, want RSA-%d", keyPath, key.N.BitLen(), signingKeyBits)
+		}
+	}
+	c := loadUsableCert(certPath, key, issuer, now)
+	if c == nil {
+		if c, err = selfSignedSigningCert(key, issuer, now); err != nil {
+			return nil, false, err
+		}
+		if err := saveCert(certPath, c); err != nil {
+			return nil, false, err
+		}
+	}
+	return &keyPair{key: key, cert: c}, created, nil
+}
+
+func saveKey(path string, key *rsa.PrivateKey) error {
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		return fmt.Errorf("attestd: saving signing key: %w", err)
+	}
+	return nil
+}
+
+func saveCert(path string, c *x509.Certificate) error {
+	if err := writeFileAtomic(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}), 0o644); err != nil {
+		return fmt.Errorf("attestd: saving signing certificate: %w", err)
+	}
+	return nil
 }
 
 // loadRetiredCerts reads the retired certificates still to be published at
@@ -224,11 +280,13 @@ func loadRetiredCerts(path string, now time.Time) ([]retiredCert, error) {
 	return out, nil
 }
 
-// RotateSigningKey replaces cur, the key in use, with a fresh RSA-2048 key
-// saved in dir, and keeps cur's certificate in /certs for
-// RetiredKeyPublishedFor. cur's private key is overwritten on disk. The
-// steps are ordered so that a crash leaves either the old key (published
-// once) or the new one in use.
+// RotateSigningKey puts the next key (published in /certs since the last
+// start or rotation) in use in place of cur, makes and publishes a new next
+// key, and keeps cur's certificate in /certs for RetiredKeyPublishedFor.
+// cur's private key is overwritten on disk. Without a next key (a key made
+// by NewSigningKey) a fresh key is used at once. The steps are ordered so
+// that a crash leaves either the old key or the new one in use, and
+// LoadOrCreateSigningKey repairs the rest.
 func RotateSigningKey(dir string, cur *SigningKey, now time.Time) (*SigningKey, error) {
 	retired := []retiredCert{{cert: cur.cert, retiredAt: now}}
 	for _, r := range cur.retired {
@@ -243,30 +301,56 @@ func RotateSigningKey(dir string, cur *SigningKey, now time.Time) (*SigningKey, 
 			return nil, err
 		}
 	}
-	key, err := rsa.GenerateKey(rand.Reader, signingKeyBits)
-	if err != nil {
-		return nil, fmt.Errorf("attestd: generating signing key: %w", err)
+	fresh := func() (*keyPair, error) {
+		key, err := rsa.GenerateKey(rand.Reader, signingKeyBits)
+		if err != nil {
+			return nil, fmt.Errorf("attestd: generating signing key: %w", err)
+		}
+		c, err := selfSignedSigningCert(key, cur.issuer, now)
+		if err != nil {
+			return nil, err
+		}
+		return &keyPair{key: key, cert: c}, nil
 	}
-	c, err := selfSignedSigningCert(key, cur.issuer, now)
+	in := cur.next
+	if in == nil {
+		var err error
+		if in, err = fresh(); err != nil {
+			return nil, err
+		}
+	}
+	next, err := fresh()
 	if err != nil {
 		return nil, err
 	}
-	der, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return nil, err
-	}
-	// 1. Publish the old certificate as retired. 2. Replace the key. 3. Its
-	// certificate (LoadOrCreateSigningKey re-issues one that does not match).
+	// 1. Publish the old certificate as retired. 2. Put the next key in use
+	// (LoadOrCreateSigningKey re-issues a certificate that does not match).
+	// 3. Write the new next key.
 	if err := writeFileAtomic(filepath.Join(dir, RetiredSigningCertsFile), buf.Bytes(), 0o644); err != nil {
 		return nil, fmt.Errorf("attestd: saving retired signing certificates: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(dir, SigningKeyFile), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
-		return nil, fmt.Errorf("attestd: saving signing key: %w", err)
+	for _, w := range []struct {
+		pair             *keyPair
+		keyFile, crtFile string
+	}{{in, SigningKeyFile, SigningCertFile}, {next, NextSigningKeyFile, NextSigningCertFile}} {
+		if err := saveKey(filepath.Join(dir, w.keyFile), w.pair.key); err != nil {
+			return nil, err
+		}
+		if err := saveCert(filepath.Join(dir, w.crtFile), w.pair.cert); err != nil {
+			return nil, err
+		}
 	}
-	if err := writeFileAtomic(filepath.Join(dir, SigningCertFile), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}), 0o644); err != nil {
-		return nil, fmt.Errorf("attestd: saving signing certificate: %w", err)
+	return newSigningKey(in.key, in.cert, cur.issuer, next, retired...)
+}
+
+// NextKeyID returns the kid of the key the next rotation puts in use ("" if
+// there is none).
+func (k *SigningKey) NextKeyID() string {
+	if k.next == nil {
+		return ""
 	}
-	return newSigningKey(key, c, cur.issuer, retired...)
+	kid, _ := KeyIDFor(&k.next.key.PublicKey)
+	return kid
 }
 
 // RetiredKeyIDs returns the kids of the rotated-out keys still in /certs.
