@@ -8,7 +8,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/sgxops/sgxops/registry"
@@ -20,52 +19,37 @@ import (
 // stateTTL so that other replicas' changes are seen).
 type policySigners struct {
 	configured []*x509.Certificate
-	reg        *registry.Registry
-	now        func() time.Time
-
-	mu     sync.Mutex
-	stored []*x509.Certificate
-	loaded time.Time
-	valid  bool
+	stored     ttlCache[[]*x509.Certificate]
 }
 
-func (p *policySigners) invalidate() {
-	p.mu.Lock()
-	p.valid = false
-	p.mu.Unlock()
+func newPolicySigners(configured []*x509.Certificate, reg *registry.Registry, now func() time.Time) *policySigners {
+	return &policySigners{configured: configured, stored: ttlCache[[]*x509.Certificate]{now: now, load: func(ctx context.Context) ([]*x509.Certificate, error) {
+		rec, err := reg.PolicyCerts(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]*x509.Certificate, 0, len(rec.Certs))
+		for _, c := range rec.Certs {
+			cert, err := x509.ParseCertificate(c.DER)
+			if err != nil {
+				// The registry parsed it before storing it.
+				return nil, errors.Join(store.ErrCorrupt, err)
+			}
+			out = append(out, cert)
+		}
+		return out, nil
+	}}}
 }
+
+func (p *policySigners) invalidate() { p.stored.invalidate() }
 
 // all returns the configured certificates followed by the stored ones.
 func (p *policySigners) all(ctx context.Context) ([]*x509.Certificate, error) {
-	stored, err := p.storedCerts(ctx)
+	stored, err := p.stored.get(ctx)
 	if err != nil {
 		return nil, err
 	}
 	return append(append([]*x509.Certificate(nil), p.configured...), stored...), nil
-}
-
-func (p *policySigners) storedCerts(ctx context.Context) ([]*x509.Certificate, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	now := p.now()
-	if p.valid && now.Sub(p.loaded) < stateTTL {
-		return p.stored, nil
-	}
-	rec, err := p.reg.PolicyCerts(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*x509.Certificate, 0, len(rec.Certs))
-	for _, c := range rec.Certs {
-		cert, err := x509.ParseCertificate(c.DER)
-		if err != nil {
-			// The registry parsed it before storing it.
-			return nil, errors.Join(store.ErrCorrupt, err)
-		}
-		out = append(out, cert)
-	}
-	p.stored, p.loaded, p.valid = out, now, true
-	return out, nil
 }
 
 func (p *policySigners) isConfigured(c *x509.Certificate) bool {

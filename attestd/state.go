@@ -17,32 +17,56 @@ import (
 // replica). Changes made through this process invalidate at once.
 const stateTTL = time.Second
 
-// trustCache keeps the trust set (registry releases + configured app rules).
-type trustCache struct {
-	reg           *registry.Registry
-	rules         AppraisalConfig
-	simConfigured bool
-	now           func() time.Time
+// ttlCache holds a value loaded from the store for at most stateTTL, or
+// until invalidated (changes made through this process invalidate at once).
+// Loads happen under the lock, so concurrent callers share one.
+type ttlCache[T any] struct {
+	now  func() time.Time
+	load func(context.Context) (T, error)
 
 	mu     sync.Mutex
-	ts     policy.TrustSet
+	v      T
 	loaded time.Time
 	valid  bool
 }
 
-func (c *trustCache) invalidate() {
+func (c *ttlCache[T]) invalidate() {
 	c.mu.Lock()
 	c.valid = false
 	c.mu.Unlock()
 }
 
-func (c *trustCache) get(ctx context.Context) (policy.TrustSet, error) {
+func (c *ttlCache[T]) get(ctx context.Context) (T, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()
 	if c.valid && now.Sub(c.loaded) < stateTTL {
-		return c.ts, nil
+		return c.v, nil
 	}
+	v, err := c.load(ctx)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	c.v, c.loaded, c.valid = v, now, true
+	return v, nil
+}
+
+// trustCache keeps the trust set (registry releases + configured app rules).
+type trustCache struct {
+	ttlCache[policy.TrustSet]
+	reg           *registry.Registry
+	rules         AppraisalConfig
+	simConfigured bool
+}
+
+func newTrustCache(reg *registry.Registry, rules AppraisalConfig, simConfigured bool, now func() time.Time) *trustCache {
+	c := &trustCache{reg: reg, rules: rules, simConfigured: simConfigured}
+	c.ttlCache = ttlCache[policy.TrustSet]{now: now, load: c.loadTrustSet}
+	return c
+}
+
+func (c *trustCache) loadTrustSet(ctx context.Context) (policy.TrustSet, error) {
 	views, err := c.reg.List(ctx, "")
 	if err != nil {
 		return policy.TrustSet{}, err
@@ -58,7 +82,6 @@ func (c *trustCache) get(ctx context.Context) (policy.TrustSet, error) {
 		}
 		ts.Apps[i].Releases = append(ts.Apps[i].Releases, v.Release)
 	}
-	c.ts, c.loaded, c.valid = ts, now, true
 	return ts, nil
 }
 
