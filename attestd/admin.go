@@ -310,17 +310,28 @@ func (s *Server) handleRotateSigningKey(w http.ResponseWriter, r *http.Request) 
 	cur := s.key.Load()
 	now := s.now()
 	next, err := RotateSigningKey(s.cfg.DataDir, cur, now)
-	if err != nil {
-		return s.done("rotate-signing-key", err)
+	if next == nil {
+		return s.done("rotate-signing-key", rotationError(fmt.Errorf("signing key not rotated (still %s): %w", cur.KeyID(), err)))
 	}
+	// The new key is on disk: sign with it from now on, and record it, even
+	// if a later file failed (the next start repairs those; see
+	// LoadOrCreateSigningKey).
 	s.key.Store(next)
 	s.log.Warn("token-signing key rotated", "kid", next.KeyID(), "previous_kid", cur.KeyID(), "actor", p.Name)
-	if err := s.reg.RecordSigningKeyRotation(r.Context(), p.Name, cur.KeyID(), next.KeyID()); err != nil {
-		// The rotation happened (the new key is on disk and in use); only
-		// its audit entry is missing.
-		return s.done("rotate-signing-key", fmt.Errorf("signing key rotated to %s, but the audit entry failed: %w", next.KeyID(), err))
+	if aerr := s.reg.RecordSigningKeyRotation(r.Context(), p.Name, cur.KeyID(), next.KeyID()); aerr != nil {
+		err = errors.Join(err, fmt.Errorf("audit entry: %w", aerr))
+	}
+	if err != nil {
+		s.log.Error("token-signing key rotated with errors", "kid", next.KeyID(), "err", err.Error())
+		return s.done("rotate-signing-key", rotationError(fmt.Errorf("signing key rotated to %s (now in use), but: %w", next.KeyID(), err)))
 	}
 	writeJSON(w, http.StatusOK, SigningKeyRotation{Kid: next.KeyID(), PreviousKid: cur.KeyID(),
 		PublishedUntil: now.Add(RetiredKeyPublishedFor).UTC(), NextKid: next.NextKeyID()})
 	return s.done("rotate-signing-key", nil)
+}
+
+// rotationError is a 500 whose message the admin sees: whether the key was
+// rotated, and what failed, decide what they do next. Only admins reach it.
+func rotationError(err error) error {
+	return &APIError{Status: http.StatusInternalServerError, Code: CodeInternal, Message: trimPrefix(err.Error()), Err: err}
 }

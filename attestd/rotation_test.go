@@ -219,3 +219,72 @@ func TestRotateSigningKeyAPI(t *testing.T) {
 		t.Fatalf("keys on disk: %v, %v", k, err)
 	}
 }
+
+// TestRotateSigningKeyFileFailures: when a file cannot be written, attestd
+// signs with the key that is on disk, so that what it signs with and what a
+// restart loads never differ, and says what failed. (Files are blocked by
+// putting a non-empty directory where they go; permissions do not stop root.)
+func TestRotateSigningKeyFileFailures(t *testing.T) {
+	block := func(t *testing.T, path string) func() {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Join(path, "blocker"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return func() {
+			if err := os.RemoveAll(path); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	diskKid := func(t *testing.T, dir string) string {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join(dir, SigningKeyFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, err := parseRSAKeyPEM(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kid, _ := KeyIDFor(&k.PublicKey)
+		return kid
+	}
+
+	t.Run("before the new key is written", func(t *testing.T) {
+		e := newTestEnv(t, envOpts{})
+		old := e.srv.key.Load().KeyID()
+		unblock := block(t, filepath.Join(e.cfg.DataDir, RetiredSigningCertsFile))
+		r := e.do("POST", "/admin/v1/signing-key/rotate", adminToken, nil)
+		if r.status != 500 || e.srv.key.Load().KeyID() != old || !strings.Contains(string(r.body), "not rotated") {
+			t.Fatalf("HTTP %d, kid %s (was %s): %s", r.status, e.srv.key.Load().KeyID(), old, r.body)
+		}
+		unblock()
+		mustStatus(t, e.do("POST", "/admin/v1/signing-key/rotate", adminToken, nil), 200)
+	})
+
+	t.Run("after the new key is written", func(t *testing.T) {
+		e := newTestEnv(t, envOpts{})
+		old := e.srv.key.Load().KeyID()
+		unblock := block(t, filepath.Join(e.cfg.DataDir, NextSigningCertFile))
+		r := e.do("POST", "/admin/v1/signing-key/rotate", adminToken, nil)
+		now := e.srv.key.Load().KeyID()
+		if r.status != 500 || now == old || diskKid(t, e.cfg.DataDir) != now || !strings.Contains(string(r.body), "rotated to "+now) {
+			t.Fatalf("HTTP %d, kid in use %s (was %s), on disk %s: %s", r.status, now, old, diskKid(t, e.cfg.DataDir), r.body)
+		}
+		// The rotation is recorded, and the new key's tokens verify.
+		var page AuditPage
+		_ = json.Unmarshal(e.do("GET", "/admin/v1/audit", "", nil).body, &page)
+		if last := page.Entries[len(page.Entries)-1]; last.Action != audit.ActionSigningKeyRotate || last.Details["kid"] != now {
+			t.Fatalf("audit entry %+v", last)
+		}
+		if kids := jwksKids(t, e.do("GET", "/certs", "", nil).body); len(kids) == 0 || kids[0] != now {
+			t.Fatalf("/certs %v", kids)
+		}
+		// Once the file can be written, a restart repairs the rest.
+		unblock()
+		k, err := LoadOrCreateSigningKey(e.cfg.DataDir, e.cfg.Issuer, time.Now())
+		if err != nil || k.KeyID() != now || k.NextKeyID() == "" || k.NextKeyID() == now {
+			t.Fatalf("restart: %v, %v", k, err)
+		}
+	})
+}

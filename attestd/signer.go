@@ -286,7 +286,9 @@ func loadRetiredCerts(path string, now time.Time) ([]retiredCert, error) {
 // cur's private key is overwritten on disk. Without a next key (a key made
 // by NewSigningKey) a fresh key is used at once. The steps are ordered so
 // that a crash leaves either the old key or the new one in use, and
-// LoadOrCreateSigningKey repairs the rest.
+// LoadOrCreateSigningKey repairs the rest. When a step after the new key was
+// written fails, it returns both the new key (the one a restart loads, which
+// the caller must sign with) and the error.
 func RotateSigningKey(dir string, cur *SigningKey, now time.Time) (*SigningKey, error) {
 	retired := []retiredCert{{cert: cur.cert, retiredAt: now}}
 	for _, r := range cur.retired {
@@ -329,18 +331,25 @@ func RotateSigningKey(dir string, cur *SigningKey, now time.Time) (*SigningKey, 
 	if err := writeFileAtomic(filepath.Join(dir, RetiredSigningCertsFile), buf.Bytes(), 0o644); err != nil {
 		return nil, fmt.Errorf("attestd: saving retired signing certificates: %w", err)
 	}
-	for _, w := range []struct {
-		pair             *keyPair
-		keyFile, crtFile string
-	}{{in, SigningKeyFile, SigningCertFile}, {next, NextSigningKeyFile, NextSigningCertFile}} {
-		if err := saveKey(filepath.Join(dir, w.keyFile), w.pair.key); err != nil {
-			return nil, err
-		}
-		if err := saveCert(filepath.Join(dir, w.crtFile), w.pair.cert); err != nil {
-			return nil, err
-		}
+	if err := saveKey(filepath.Join(dir, SigningKeyFile), in.key); err != nil {
+		return nil, err // nothing is in use that was not before
 	}
-	return newSigningKey(in.key, in.cert, cur.issuer, next, retired...)
+	// From here the new key is the one on disk: it is returned even when a
+	// later step fails, so that the caller signs with what a restart loads.
+	k, err := newSigningKey(in.key, in.cert, cur.issuer, next, retired...)
+	if err != nil {
+		return nil, err
+	}
+	if err := saveCert(filepath.Join(dir, SigningCertFile), in.cert); err != nil {
+		return k, err
+	}
+	if err := saveKey(filepath.Join(dir, NextSigningKeyFile), next.key); err != nil {
+		return k, err
+	}
+	if err := saveCert(filepath.Join(dir, NextSigningCertFile), next.cert); err != nil {
+		return k, err
+	}
+	return k, nil
 }
 
 // NextKeyID returns the kid of the key the next rotation puts in use ("" if
