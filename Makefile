@@ -2,7 +2,7 @@
 GO ?= go
 export SGXOPS_CORPUS ?= $(abspath ../shared/corpus)
 
-.PHONY: all build demo test test-deps vet fmt-check lint fuzz bench load generate clean
+.PHONY: all build demo test test-deps vet fmt-check lint fuzz bench load generate manifests clean
 
 all: build
 
@@ -46,6 +46,14 @@ load:
 
 generate:
 	$(GO) generate ./...
+
+## manifests: deepcopy code, CRDs (config/crd/bases) and operator RBAC (config/rbac) from the API types and
+## RBAC markers, with controller-gen (built once from the module proxy by scripts/install-tools.sh).
+manifests:
+	@cg=$$(./scripts/install-tools.sh controller-gen)/controller-gen && \
+	$$cg object paths=./api/... && \
+	$$cg crd paths=./api/... output:crd:artifacts:config=config/crd/bases && \
+	if [ -d internal/controller ]; then $$cg rbac:roleName=sgxops-operator paths=./internal/controller/... output:rbac:artifacts:config=config/rbac; fi
 
 clean:
 	$(GO) clean -testcache
