@@ -15,7 +15,7 @@ import (
 	"strings"
 	"testing"
 
-	"k8s.io/apimachinery/pkg/runtime"
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -31,7 +31,7 @@ const K8sVersion = "1.37.2"
 type Env struct {
 	Config *rest.Config
 	Client client.Client
-	Scheme *runtime.Scheme
+	Scheme *k8sruntime.Scheme
 	env    *envtest.Environment
 }
 
@@ -90,7 +90,7 @@ func Start() (*Env, error) {
 	if assets == "" {
 		return nil, fmt.Errorf("k8stest: no control-plane binaries (KUBEBUILDER_ASSETS unset and none in the cache); run scripts/k8s/install-control-plane.sh")
 	}
-	sch := runtime.NewScheme()
+	sch := k8sruntime.NewScheme()
 	if err := clientgoscheme.AddToScheme(sch); err != nil {
 		return nil, err
 	}
