@@ -16,7 +16,8 @@ import (
 func init() { register(newMeasureCmd) }
 
 type measureOptions struct {
-	output string
+	output         string
+	terminationLog string
 }
 
 func newMeasureCmd() *cobra.Command {
@@ -34,17 +35,26 @@ readable by the host.
 
 Exit codes: 0 all files measured and signatures valid; 1 a file is malformed
 (takes precedence); 3 a signature is invalid or an .sgxs stream does not match
-its .sig; 2 usage error.`,
+its .sig; 2 usage error.
+
+--termination-log PATH also writes the JSON, compact, to PATH (for a
+Kubernetes container's terminationMessagePath): one FILE only, and at most
+4096 bytes, Kubernetes' limit; long paths and messages in it are shortened to
+fit, the hashes never are.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			format, err := parseOutput(o.output)
 			if err != nil {
 				return err
 			}
-			return runMeasure(cmd.OutOrStdout(), args, format)
+			if o.terminationLog != "" && len(args) != 1 {
+				return withExit(ExitUsage, errors.New("--termination-log takes one FILE (Kubernetes keeps 4096 bytes)"))
+			}
+			return runMeasure(cmd.OutOrStdout(), args, format, o.terminationLog)
 		},
 	}
 	cmd.Flags().StringVarP(&o.output, "output", "o", "text", "output format: text or json")
+	cmd.Flags().StringVar(&o.terminationLog, "termination-log", "", "also write the JSON to this file (at most 4096 bytes), e.g. /dev/termination-log")
 	return cmd
 }
 
@@ -54,6 +64,7 @@ type measureInfo struct {
 	File            string   `json:"file"`
 	Error           string   `json:"error,omitempty"`
 	Format          string   `json:"format,omitempty"`
+	ArtifactSHA256  string   `json:"artifact_sha256,omitempty"`
 	MREnclave       string   `json:"mrenclave,omitempty"`
 	MRSigner        string   `json:"mrsigner,omitempty"`
 	ISVProdID       *uint16  `json:"isv_prod_id,omitempty"`
@@ -78,7 +89,7 @@ type measureInfo struct {
 	code int // exit code this file contributes
 }
 
-func runMeasure(w io.Writer, paths []string, format outputFormat) error {
+func runMeasure(w io.Writer, paths []string, format outputFormat, terminationLog string) error {
 	infos := make([]measureInfo, 0, len(paths))
 	invalid, failed := 0, 0
 	for _, p := range paths {
@@ -98,6 +109,9 @@ func runMeasure(w io.Writer, paths []string, format outputFormat) error {
 		for i := range infos {
 			werr = errors.Join(werr, printMeasureText(w, &infos[i]))
 		}
+	}
+	if terminationLog != "" {
+		werr = errors.Join(werr, writeTerminationLog(terminationLog, infos))
 	}
 	if werr != nil {
 		return withExit(ExitInternal, werr)
@@ -119,6 +133,10 @@ func measureFile(path string) measureInfo {
 		return info
 	}
 	info.Format = string(m.Format)
+	if info.ArtifactSHA256, err = fileSHA256(path); err != nil {
+		info.Error, info.code = err.Error(), ExitInvalidInput
+		return info
+	}
 	info.MREnclave = hex.EncodeToString(m.MREnclave[:])
 	signed := m.Sigstruct != nil
 	info.Signed = &signed

@@ -44,6 +44,9 @@ type simInitOptions struct {
 	pckCA     string
 	qeSVN     uint16
 	force     bool
+	output    string
+	secret    string
+	namespace string
 }
 
 func newSimInitCmd() *cobra.Command {
@@ -60,25 +63,45 @@ simulated TCB Info rates with that status (UpToDate, SWHardeningNeeded,
 ConfigurationNeeded, ConfigurationAndSWHardeningNeeded, OutOfDate,
 OutOfDateConfigurationNeeded, Revoked; BelowAllLevels matches no level).
 --revoked lists the PCK certificate in the PCK CRL. Running init again on an
-existing state directory needs --force and keeps nothing of the old platform.`,
+existing state directory needs --force and keeps nothing of the old platform.
+
+--output secret-yaml prints the state as a Kubernetes Secret manifest
+(--secret-name, --namespace) on stdout instead, for
+"kubectl apply -f -"; --dir is then optional (also save the state there).
+The Secret holds private keys of the SIMULATED platform and is labelled
+sgxops.io/simulated=true.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runSimInit(cmd.OutOrStdout(), o)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.dir, "dir", "", "state directory (required)")
+	f.StringVar(&o.dir, "dir", "", "state directory (required unless --output secret-yaml)")
 	f.StringVar(&o.seed, "seed", "", "derive every key from this seed (default: random)")
 	f.StringVar(&o.tcbStatus, "tcb-status", string(sim.UpToDate), "TCB status the platform's TCB is rated at")
 	f.BoolVar(&o.revoked, "revoked", false, "list the PCK certificate in the PCK CRL")
 	f.StringVar(&o.pckCA, "pck-ca", string(sim.CAProcessor), "PCK CA that issues the PCK certificate: processor or platform")
 	f.Uint16Var(&o.qeSVN, "qe-svn", sim.DefaultQESVN, fmt.Sprintf("ISVSVN of the quoting enclaves (%d is UpToDate, %d OutOfDate)", sim.DefaultQESVN, sim.QEOutOfDateSVN))
 	f.BoolVar(&o.force, "force", false, "overwrite an existing state directory")
-	_ = cmd.MarkFlagRequired("dir")
+	f.StringVar(&o.output, "output", "text", "text (a summary) or secret-yaml (a Kubernetes Secret manifest on stdout)")
+	f.StringVar(&o.secret, "secret-name", "sgxops-sim-platform", "name of the Secret (with --output secret-yaml)")
+	f.StringVar(&o.namespace, "namespace", "", "namespace of the Secret (with --output secret-yaml; empty: none, kubectl's)")
 	return cmd
 }
 
 func runSimInit(out io.Writer, o *simInitOptions) error {
+	switch o.output {
+	case "text":
+		if o.dir == "" {
+			return withExit(ExitUsage, errors.New("--dir is required"))
+		}
+	case simOutputSecret:
+		if err := checkSecretNames(o.secret, o.namespace); err != nil {
+			return withExit(ExitUsage, err)
+		}
+	default:
+		return withExit(ExitUsage, fmt.Errorf("--output must be text or %s, not %q", simOutputSecret, o.output))
+	}
 	status, err := sim.ParseTCBStatus(o.tcbStatus)
 	if err != nil {
 		return withExit(ExitUsage, fmt.Errorf("--tcb-status: %w", err))
@@ -87,6 +110,16 @@ func runSimInit(out io.Writer, o *simInitOptions) error {
 		return withExit(ExitUsage, errors.New("--qe-svn must be positive"))
 	}
 	cfg := sim.Config{TCBStatus: status, PCKRevoked: o.revoked, PCKCA: sim.CA(o.pckCA), QESVN: o.qeSVN}
+	if o.dir == "" { // secret-yaml only: the state goes through a private temporary directory
+		tmp, err := os.MkdirTemp("", "sgxops-sim-")
+		if err != nil {
+			return withExit(ExitInternal, err)
+		}
+		defer os.RemoveAll(tmp)
+		o2 := *o
+		o2.dir = filepath.Join(tmp, "state")
+		o = &o2
+	}
 	if _, err := os.Stat(filepath.Join(o.dir, sim.ConfigFile)); err == nil && !o.force {
 		return withExit(ExitInvalidInput, fmt.Errorf("%s already holds a simulated platform (use --force to replace it)", o.dir))
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -113,6 +146,9 @@ func runSimInit(out io.Writer, o *simInitOptions) error {
 	}
 	if err := p.Save(o.dir); err != nil {
 		return withExit(ExitInternal, err)
+	}
+	if o.output == simOutputSecret {
+		return writeSimSecret(out, o.dir, o.secret, o.namespace)
 	}
 	c := p.Config()
 	fmt.Fprintf(out, "simulated platform saved in %s\n", o.dir)

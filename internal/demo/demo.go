@@ -12,6 +12,7 @@ import (
 	"github.com/sgxops/sgxops/attestd"
 	"github.com/sgxops/sgxops/examples/aggregate"
 	"github.com/sgxops/sgxops/maaclient"
+	"github.com/sgxops/sgxops/probe"
 	"github.com/sgxops/sgxops/ra"
 )
 
@@ -278,13 +279,13 @@ func (st *story) keepRunning(r *runner) {
 
 // expect checks which release served an answer.
 func expect(ans *aggregate.Answer, release, state string) error {
-	a := ans.Attestation
-	switch {
-	case ans.Result.Version != release:
+	if ans.Result.Version != release {
 		return fmt.Errorf("answer computed by %s, want %s", ans.Result.Version, release)
-	case a.Release != release || a.ReleaseState != state:
-		return fmt.Errorf("attested release %s (%s), want %s (%s)", a.Release, a.ReleaseState, release, state)
-	case !a.Simulated:
+	}
+	if err := probe.Check(ans.Attestation, aggregate.App, release, []string{state}); err != nil {
+		return err
+	}
+	if !ans.Attestation.Simulated {
 		return errors.New("attestation does not say SIMULATED")
 	}
 	return nil
