@@ -309,14 +309,18 @@ func (s *Server) handleRotateSigningKey(w http.ResponseWriter, r *http.Request) 
 	defer s.rotateMu.Unlock()
 	cur := s.key.Load()
 	now := s.now()
-	next, err := RotateSigningKey(s.cfg.DataDir, cur, now)
+	next, err := rotateKeySet(r.Context(), s.keys, cur, now)
+	if next == nil && errors.Is(err, errKeySetChanged) {
+		s.metrics.storeConflicts.WithLabelValues("signing-key-rotate").Inc()
+		return s.done("rotate-signing-key", apiErrorf(http.StatusConflict, CodeConflict,
+			"signing key not rotated: another replica changed the signing keys since this one loaded them (this replica signs with %s); retry", cur.KeyID()))
+	}
 	if next == nil {
 		return s.done("rotate-signing-key", rotationError(fmt.Errorf("signing key not rotated (still %s): %w", cur.KeyID(), err)))
 	}
-	// The new key is on disk: sign with it from now on, and record it, even
-	// if a later file failed (the next start repairs those; see
-	// LoadOrCreateSigningKey).
-	s.key.Store(next)
+	// The new key is stored: sign with it from now on, and record it, even
+	// if a later file failed (the next start repairs those; see loadKeySet).
+	s.setSigningKey(next)
 	s.log.Warn("token-signing key rotated", "kid", next.KeyID(), "previous_kid", cur.KeyID(), "actor", p.Name)
 	if aerr := s.reg.RecordSigningKeyRotation(r.Context(), p.Name, cur.KeyID(), next.KeyID()); aerr != nil {
 		err = errors.Join(err, fmt.Errorf("audit entry: %w", aerr))

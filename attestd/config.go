@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/validation"
+
 	"github.com/sgxops/sgxops/dcap"
 	"github.com/sgxops/sgxops/release"
 )
@@ -30,6 +32,19 @@ const (
 	DefaultDrainGrace = time.Hour
 	// DefaultShutdownTimeout bounds graceful shutdown.
 	DefaultShutdownTimeout = 15 * time.Second
+	// DefaultClusterShutdownDelay is how long a replica on the Kubernetes
+	// store keeps serving after SIGTERM with /readyz failing, so that its
+	// endpoint is removed before it stops accepting connections.
+	DefaultClusterShutdownDelay = 5 * time.Second
+	// DefaultSigningKeySecret is the Secret holding the shared signing keys
+	// on the Kubernetes store.
+	DefaultSigningKeySecret = "attestd-signing-key"
+)
+
+// Store types of StoreConfig.Type.
+const (
+	StoreBolt       = "bbolt"
+	StoreKubernetes = "kubernetes"
 )
 
 // Config is attestd's whole configuration. It flows defaults (DefaultConfig)
@@ -63,7 +78,35 @@ type Config struct {
 	Log LogConfig `json:"log"`
 	// ShutdownTimeout bounds graceful shutdown. Default 15s.
 	ShutdownTimeout Duration `json:"shutdownTimeout"`
+	// ShutdownDelay is how long attestd keeps serving after SIGTERM while
+	// /readyz already fails (so load balancers stop sending requests) before
+	// it drains in-flight requests. Negative (the default): 5s with the
+	// Kubernetes store, 0 otherwise.
+	ShutdownDelay Duration `json:"shutdownDelay"`
+	// Store selects where the trust set (and, on Kubernetes, the signing
+	// keys) is kept.
+	Store StoreConfig `json:"store"`
 }
+
+// StoreConfig selects the trust-set store.
+type StoreConfig struct {
+	// Type is "bbolt" (default: DataDir/sgxops.db, one process) or
+	// "kubernetes" (custom resources in Namespace, shared by replicas).
+	Type string `json:"type"`
+	// Namespace holds the custom resources and the signing-key Secret.
+	// Required with "kubernetes".
+	Namespace string `json:"namespace"`
+	// Kubeconfig is a kubeconfig file. Empty: the in-cluster service
+	// account, else KUBECONFIG or ~/.kube/config.
+	Kubeconfig string `json:"kubeconfig"`
+	// SigningKeySecret names the Secret (in Namespace) holding the token
+	// signing keys shared by all replicas. Default attestd-signing-key.
+	SigningKeySecret string `json:"signingKeySecret"`
+}
+
+// Cluster reports whether attestd runs on the Kubernetes store (replicas
+// share the trust set, the signing keys and the admin credential).
+func (c *Config) Cluster() bool { return c.Store.Type == StoreKubernetes }
 
 // TLSConfig is the HTTPS setup.
 type TLSConfig struct {
@@ -106,6 +149,10 @@ type CollateralConfig struct {
 type AuthConfig struct {
 	// Tokens are static bearer tokens, stored as SHA-256 hashes.
 	Tokens []StaticToken `json:"tokens"`
+	// AdminTokenFile holds an admin bearer token (for instance a mounted
+	// Secret shared by all replicas); attestd keeps only its hash. Read at
+	// start.
+	AdminTokenFile string `json:"adminTokenFile"`
 	// JWT accepts bearer JWTs from an external issuer (OIDC).
 	JWT *JWTAuthConfig `json:"jwt,omitempty"`
 	// MTLS maps client certificates (see TLSConfig.ClientCAFile) to roles.
@@ -232,6 +279,8 @@ func DefaultConfig() Config {
 		Listen:          DefaultListen,
 		DataDir:         DefaultDataDir,
 		ShutdownTimeout: Duration(DefaultShutdownTimeout),
+		ShutdownDelay:   -1,
+		Store:           StoreConfig{Type: StoreBolt},
 		Appraisal:       AppraisalConfig{DrainGrace: Duration(DefaultDrainGrace)},
 		Log:             LogConfig{Level: "info"},
 	}
@@ -305,6 +354,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = Duration(DefaultShutdownTimeout)
+	}
+	if err := c.validateStore(); err != nil {
+		return err
 	}
 	n := 0
 	for _, v := range []string{c.Collateral.PCS, c.Collateral.PCCS, c.Collateral.THIM} {
@@ -415,6 +467,55 @@ func isHex(s string) bool {
 		}
 	}
 	return true
+}
+
+// validateStore checks the store settings and resolves the defaults that
+// depend on the store type.
+func (c *Config) validateStore() error {
+	st := &c.Store
+	switch st.Type {
+	case "", StoreBolt:
+		st.Type = StoreBolt
+		for _, f := range []struct{ name, v string }{{"namespace", st.Namespace}, {"kubeconfig", st.Kubeconfig}, {"signingKeySecret", st.SigningKeySecret}} {
+			if f.v != "" {
+				return cfgErr("store."+f.name, "only with store type %q (--store %s)", StoreKubernetes, StoreKubernetes)
+			}
+		}
+		if c.ShutdownDelay < 0 {
+			c.ShutdownDelay = 0
+		}
+		return nil
+	case StoreKubernetes:
+	default:
+		return cfgErr("store.type", "%q is neither %q nor %q", st.Type, StoreBolt, StoreKubernetes)
+	}
+	if st.Namespace == "" {
+		return cfgErr("store.namespace", "required with store type %q (--store-namespace)", StoreKubernetes)
+	}
+	if errs := validation.IsDNS1123Label(st.Namespace); len(errs) > 0 {
+		return cfgErr("store.namespace", "%q is not a namespace name: %s", st.Namespace, strings.Join(errs, "; "))
+	}
+	if st.SigningKeySecret == "" {
+		st.SigningKeySecret = DefaultSigningKeySecret
+	}
+	if errs := validation.IsDNS1123Subdomain(st.SigningKeySecret); len(errs) > 0 {
+		return cfgErr("store.signingKeySecret", "%q is not a Secret name: %s", st.SigningKeySecret, strings.Join(errs, "; "))
+	}
+	if !c.adminAuthConfigured() {
+		return cfgErr("auth", "store type %q needs admin authentication shared by every replica: "+
+			"--admin-token-file (a mounted Secret), --admin-token-sha256, auth.jwt or --client-ca; "+
+			"a per-replica generated admin token is refused", StoreKubernetes)
+	}
+	if c.ShutdownDelay < 0 {
+		c.ShutdownDelay = Duration(DefaultClusterShutdownDelay)
+	}
+	return nil
+}
+
+// adminAuthConfigured reports whether any admin authentication is
+// configured; without it attestd generates a token in DataDir (bbolt only).
+func (c *Config) adminAuthConfigured() bool {
+	return len(c.Auth.Tokens) > 0 || c.Auth.JWT != nil || c.Auth.AdminTokenFile != "" || c.TLS.ClientCAFile != ""
 }
 
 // errNoCollateral is returned by readiness when no collateral is usable.

@@ -45,6 +45,16 @@ func TestConfigValidateErrors(t *testing.T) {
 		{"two network sources", func(c *Config) { c.Collateral.PCS, c.Collateral.PCCS = "https://a", "https://b" }, "collateral"},
 		{"pcs not a url", func(c *Config) { c.Collateral.PCS = "pcs.example" }, "collateral.pcs"},
 		{"log level", func(c *Config) { c.Log.Level = "loud" }, "log.level"},
+		{"unknown store", func(c *Config) { c.Store.Type = "etcd" }, "store.type"},
+		{"namespace with bbolt", func(c *Config) { c.Store.Namespace = "attestd" }, "store.namespace"},
+		{"kubeconfig with bbolt", func(c *Config) { c.Store.Kubeconfig = "kc" }, "store.kubeconfig"},
+		{"key secret with bbolt", func(c *Config) { c.Store.SigningKeySecret = "keys" }, "store.signingKeySecret"},
+		{"kubernetes without namespace", func(c *Config) { c.Store.Type, c.Auth.AdminTokenFile = StoreKubernetes, "t" }, "store.namespace"},
+		{"kubernetes bad namespace", func(c *Config) { c.Store, c.Auth.AdminTokenFile = StoreConfig{Type: StoreKubernetes, Namespace: "Not_A_NS"}, "t" }, "store.namespace"},
+		{"kubernetes bad secret name", func(c *Config) {
+			c.Store, c.Auth.AdminTokenFile = StoreConfig{Type: StoreKubernetes, Namespace: "ns", SigningKeySecret: "a/b"}, "t"
+		}, "store.signingKeySecret"},
+		{"kubernetes without admin auth", func(c *Config) { c.Store = StoreConfig{Type: StoreKubernetes, Namespace: "ns"} }, "auth"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -99,5 +109,71 @@ func TestParseFlagsLayering(t *testing.T) {
 	}
 	if _, err := ParseFlags([]string{"--help"}, &stderr); !IsHelp(err) {
 		t.Fatalf("--help: %v", err)
+	}
+}
+
+// TestParseFlagsCluster: the cluster flags reach the config, defaults that
+// depend on the store are filled in, and cluster mode without shared admin
+// authentication is refused with a message naming the flags.
+func TestParseFlagsCluster(t *testing.T) {
+	var stderr bytes.Buffer
+	c, err := ParseFlags([]string{"--store", "kubernetes", "--store-namespace", "sgxops", "--kubeconfig", "/k/config",
+		"--admin-token-file", "/run/secrets/admin/token", "--shutdown-timeout", "20s"}, &stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := StoreConfig{Type: StoreKubernetes, Namespace: "sgxops", Kubeconfig: "/k/config", SigningKeySecret: DefaultSigningKeySecret}
+	if c.Store != want || !c.Cluster() || c.Auth.AdminTokenFile != "/run/secrets/admin/token" ||
+		time.Duration(c.ShutdownDelay) != DefaultClusterShutdownDelay || time.Duration(c.ShutdownTimeout) != 20*time.Second {
+		t.Fatalf("config %+v", c)
+	}
+	c, err = ParseFlags([]string{"--store", "kubernetes", "--store-namespace", "sgxops", "--signing-key-secret", "keys",
+		"--admin-token-sha256", strings.Repeat("a", 64), "--shutdown-delay", "0s"}, &stderr)
+	if err != nil || c.Store.SigningKeySecret != "keys" || c.ShutdownDelay != 0 {
+		t.Fatalf("config %+v, %v", c, err)
+	}
+	if c, err := ParseFlags(nil, &stderr); err != nil || c.Store.Type != StoreBolt || c.Cluster() || c.ShutdownDelay != 0 {
+		t.Fatalf("default store: %+v, %v", c.Store, err)
+	}
+	_, err = ParseFlags([]string{"--store", "kubernetes", "--store-namespace", "sgxops"}, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "--admin-token-file") || !strings.Contains(err.Error(), "per-replica") {
+		t.Fatalf("cluster without admin auth: %v", err)
+	}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "attestd.json")
+	if err := os.WriteFile(file, []byte(`{"store":{"type":"kubernetes","namespace":"ns"},"auth":{"adminTokenFile":"/t"},"shutdownDelay":"2s"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := ParseFlags([]string{"--config", file}, &stderr); err != nil || c.Store.Namespace != "ns" || time.Duration(c.ShutdownDelay) != 2*time.Second {
+		t.Fatalf("config file: %+v, %v", c, err)
+	}
+}
+
+// TestAdminTokenFile: the token in --admin-token-file authenticates admin
+// calls (only its hash is kept); a short token is refused.
+func TestAdminTokenFile(t *testing.T) {
+	dir := t.TempDir()
+	tok := filepath.Join(dir, "token")
+	if err := os.WriteFile(tok, []byte(adminToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.Auth.AdminTokenFile = tok
+	if err := ensureAdminAuth(&cfg, nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Auth.Tokens) != 1 || cfg.Auth.Tokens[0].SHA256 != tokenHash(adminToken) || cfg.Auth.Tokens[0].Role != RoleAdmin {
+		t.Fatalf("tokens %+v", cfg.Auth.Tokens)
+	}
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, AdminTokenFile)); err == nil {
+		t.Fatal("a token was generated although one is configured")
+	}
+	if err := os.WriteFile(tok, []byte("short"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg = DefaultConfig()
+	cfg.Auth.AdminTokenFile = tok
+	if err := ensureAdminAuth(&cfg, nil); err == nil || !strings.Contains(err.Error(), "shorter") {
+		t.Fatalf("short token: %v", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 )
@@ -42,6 +43,14 @@ func ParseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.StringArrayVar(&signers, "policy-signing-cert", nil, "policy-signing certificate (PEM); repeatable (MAA isolated mode)")
 	fs.BoolVar(&f.Policy.AllowUnsigned, "allow-unsigned-policies", false, "accept unsigned (alg none) policy uploads from admins (MAA AAD mode)")
 	fs.StringVar(&adminTokenSHA, "admin-token-sha256", "", "SHA-256 (hex) of a static admin bearer token")
+	fs.StringVar(&f.Auth.AdminTokenFile, "admin-token-file", "", "file holding the admin bearer token (e.g. a mounted Secret); only its hash is kept")
+	fs.StringVar(&f.Store.Type, "store", StoreBolt, "trust-set store: bbolt (DATA-DIR/sgxops.db, one process) or kubernetes (custom resources, shared by replicas)")
+	fs.StringVar(&f.Store.Namespace, "store-namespace", "", "namespace of the Kubernetes store and the signing-key Secret (required with --store kubernetes)")
+	fs.StringVar(&f.Store.Kubeconfig, "kubeconfig", "", "kubeconfig file for --store kubernetes (default: in-cluster service account, else KUBECONFIG or ~/.kube/config)")
+	fs.StringVar(&f.Store.SigningKeySecret, "signing-key-secret", "", "Secret (in --store-namespace) holding the token-signing keys shared by replicas (default "+DefaultSigningKeySecret+"; --store kubernetes only)")
+	var delay, timeout time.Duration
+	fs.DurationVar(&delay, "shutdown-delay", 0, "after SIGTERM, serve this long with /readyz failing before draining (default 5s with --store kubernetes, 0 otherwise)")
+	fs.DurationVar(&timeout, "shutdown-timeout", DefaultShutdownTimeout, "bound on draining in-flight requests at shutdown")
 	fs.StringVar(&f.Log.Level, "log-level", "info", "log level: debug, info, warn, error")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: attestd [flags]\n\nattestd is the sgxops attestation service (MAA-compatible). With no flags it listens on\n"+
@@ -84,6 +93,13 @@ func ParseFlags(args []string, stderr io.Writer) (Config, error) {
 	set("admin-token-sha256", func() {
 		cfg.Auth.Tokens = append(cfg.Auth.Tokens, StaticToken{Name: "flag", SHA256: strings.ToLower(adminTokenSHA), Role: RoleAdmin})
 	})
+	set("admin-token-file", func() { cfg.Auth.AdminTokenFile = f.Auth.AdminTokenFile })
+	set("store", func() { cfg.Store.Type = f.Store.Type })
+	set("store-namespace", func() { cfg.Store.Namespace = f.Store.Namespace })
+	set("kubeconfig", func() { cfg.Store.Kubeconfig = f.Store.Kubeconfig })
+	set("signing-key-secret", func() { cfg.Store.SigningKeySecret = f.Store.SigningKeySecret })
+	set("shutdown-delay", func() { cfg.ShutdownDelay = Duration(delay) })
+	set("shutdown-timeout", func() { cfg.ShutdownTimeout = Duration(timeout) })
 	set("log-level", func() { cfg.Log.Level = f.Log.Level })
 	if err := cfg.Validate(); err != nil {
 		return Config{}, err

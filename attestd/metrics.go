@@ -1,12 +1,16 @@
 package attestd
 
 import (
+	"errors"
 	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	"github.com/sgxops/sgxops/store"
 )
 
 // Attestation results, the "result" label of attestd_attestations_total.
@@ -22,15 +26,17 @@ const (
 
 // metrics are attestd's Prometheus series, on their own registry.
 type metrics struct {
-	reg           *prometheus.Registry
-	attestations  *prometheus.CounterVec
-	latency       *prometheus.HistogramVec
-	phase         *prometheus.HistogramVec
-	httpRequests  *prometheus.CounterVec
-	adminOps      *prometheus.CounterVec
-	collAge       *prometheus.GaugeVec
-	collRemaining *prometheus.GaugeVec
-	ready         prometheus.Gauge
+	reg            *prometheus.Registry
+	attestations   *prometheus.CounterVec
+	latency        *prometheus.HistogramVec
+	phase          *prometheus.HistogramVec
+	httpRequests   *prometheus.CounterVec
+	adminOps       *prometheus.CounterVec
+	collAge        *prometheus.GaugeVec
+	collRemaining  *prometheus.GaugeVec
+	ready          prometheus.Gauge
+	storeLatency   *prometheus.HistogramVec
+	storeConflicts *prometheus.CounterVec
 }
 
 // latencyBuckets cover a fast in-process path (sub-millisecond) to slow
@@ -73,7 +79,17 @@ func newMetrics() *metrics {
 		Name: "attestd_ready",
 		Help: "1 when /readyz reports ready at its last call.",
 	})
+	m.storeLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "attestd_store_operation_duration_seconds",
+		Help:    "Latency of store operations (Kubernetes API calls of the cluster store and the signing-key Secret), by operation and result.",
+		Buckets: latencyBuckets,
+	}, []string{"op", "result"})
+	m.storeConflicts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "attestd_store_conflicts_total",
+		Help: "Writes refused because another replica changed the object first (resourceVersion conflicts), by operation.",
+	}, []string{"op"})
 	m.reg.MustRegister(m.attestations, m.latency, m.phase, m.httpRequests, m.adminOps, m.collAge, m.collRemaining, m.ready,
+		m.storeLatency, m.storeConflicts,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -84,4 +100,20 @@ func (m *metrics) handler() http.Handler {
 
 func (m *metrics) observePhase(phase string, start time.Time) {
 	m.phase.WithLabelValues(phase).Observe(time.Since(start).Seconds())
+}
+
+// observeStore records one store operation: its latency, and a conflict
+// when another writer won (store.ErrConflict, or the signing-key Secret
+// changed under a write).
+func (m *metrics) observeStore(op string, d time.Duration, err error) {
+	result := "ok"
+	switch {
+	case err == nil:
+	case errors.Is(err, store.ErrConflict) || errors.Is(err, errKeySetChanged) || apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err):
+		result = "conflict"
+		m.storeConflicts.WithLabelValues(op).Inc()
+	default:
+		result = "error"
+	}
+	m.storeLatency.WithLabelValues(op, result).Observe(d.Seconds())
 }

@@ -38,39 +38,60 @@ type Running struct {
 	ln    net.Listener
 	log   *slog.Logger
 	tmo   time.Duration
+	delay time.Duration
+	stopF context.CancelFunc // stops the signing-key follower
 	done  chan error
 }
 
-// Start opens the store and keys in cfg.DataDir, builds the collateral
-// source and verifier, and starts serving. cfg must have passed Validate.
-// Stop (or cancelling nothing: the caller decides) ends it.
+// Start opens the store and the signing keys (cfg.DataDir, or with the
+// Kubernetes store its custom resources and the signing-key Secret),
+// builds the collateral source and verifier, and starts serving. cfg must
+// have passed Validate. Stop (or Wait) ends it.
 func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Running, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	now := time.Now
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("attestd: data dir: %w", err)
+	m := newMetrics()
+	if !cfg.Cluster() || needsDevCert(cfg) {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("attestd: data dir: %w", err)
+		}
 	}
-	key, err := LoadOrCreateSigningKey(cfg.DataDir, cfg.Issuer, now())
-	if err != nil {
+	var cl *clusterParts
+	var keys keyStore = fileKeyStore{dir: cfg.DataDir}
+	if cfg.Cluster() {
+		var err error
+		if cl, err = openCluster(ctx, cfg, m, log); err != nil {
+			return nil, err
+		}
+		keys = cl.keys
+	}
+	fail := func(err error) (*Running, error) {
+		if cl != nil {
+			cl.store.Close()
+		}
 		return nil, err
+	}
+	key, err := loadKeySet(ctx, keys, cfg.Issuer, now())
+	if err != nil {
+		return fail(err)
 	}
 	if key.Created() {
-		log.Info("generated a new token-signing key", "path", filepath.Join(cfg.DataDir, SigningKeyFile), "kid", key.KeyID())
+		log.Info("generated a new token-signing key", "where", keys.where(SigningKeyFile), "kid", key.KeyID())
 	}
 	if err := ensureAdminAuth(&cfg, log); err != nil {
-		return nil, err
+		return fail(err)
 	}
 	verifier, probe, simTrusted, err := buildVerifier(cfg.Collateral, now, log)
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
 	var signers []*x509.Certificate
 	for _, f := range cfg.Policy.SigningCerts {
 		cs, err := loadCerts(f)
 		if err != nil {
-			return nil, fmt.Errorf("attestd: policy signing certificate: %w", err)
+			return fail(fmt.Errorf("attestd: policy signing certificate: %w", err))
 		}
 		signers = append(signers, cs...)
 	}
@@ -80,23 +101,31 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Running, error) 
 	var jwtv *jwtVerifier
 	if cfg.Auth.JWT != nil {
 		if jwtv, err = newJWTVerifier(ctx, *cfg.Auth.JWT, now, nil); err != nil {
-			return nil, err
+			return fail(err)
 		}
 	}
 	tlsCfg, err := serverTLS(cfg, now(), log)
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
-	st, err := store.OpenBolt(store.BoltPath(cfg.DataDir), store.BoltOptions{})
-	if err != nil {
+	var st store.Store
+	if cl != nil {
+		st = cl.store
+	} else if st, err = store.OpenBolt(store.BoltPath(cfg.DataDir), store.BoltOptions{}); err != nil {
 		return nil, err
 	}
 	reg := registry.New(st, registry.Options{Now: now})
-	srv, err := New(Options{
+	opts := Options{
 		Config: cfg, Store: st, Registry: reg, Verifier: verifier, SigningKey: key, PolicySigners: signers,
 		JWT: jwtv, MTLS: cfg.TLS.ClientCAFile != "", CollateralReady: probe.check, SimulationTrusted: simTrusted,
-		Logger: log, Now: now,
-	})
+		Logger: log, Now: now, StoreReady: storeReadiness(st), keys: keys, metrics: m,
+	}
+	var follower *keyFollower
+	if cl != nil {
+		follower = &keyFollower{ks: cl.keys, issuer: cfg.Issuer, now: now, log: log}
+		opts.KeysReady = follower.check
+	}
+	srv, err := New(opts)
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -118,8 +147,13 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Running, error) 
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+	fctx, stopF := context.WithCancel(context.WithoutCancel(ctx))
 	r := &Running{Server: srv, Addr: ln.Addr().String(), store: st, srv: hs, ln: ln, log: log,
-		tmo: time.Duration(cfg.ShutdownTimeout), done: make(chan error, 1)}
+		tmo: time.Duration(cfg.ShutdownTimeout), delay: time.Duration(cfg.ShutdownDelay), stopF: stopF, done: make(chan error, 1)}
+	if follower != nil {
+		follower.current, follower.apply = srv.key.Load, srv.followSigningKey
+		go follower.run(fctx)
+	}
 	go func() {
 		err := hs.Serve(ln)
 		if errors.Is(err, http.ErrServerClosed) {
@@ -128,13 +162,16 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Running, error) 
 		r.done <- err
 	}()
 	log.Info("listening", "addr", r.Addr, "issuer", cfg.Issuer, "tls", tlsCfg != nil, "kid", key.KeyID(),
-		"data_dir", cfg.DataDir, "simulation_root_trusted", simTrusted)
+		"store", cfg.Store.Type, "data_dir", cfg.DataDir, "simulation_root_trusted", simTrusted)
 	return r, nil
 }
 
+// needsDevCert reports whether serving needs a generated development TLS
+// certificate (kept in DataDir).
+func needsDevCert(cfg Config) bool { return !cfg.InsecureHTTP && cfg.TLS.CertFile == "" }
+
 // Wait blocks until ctx is done or the server fails, then shuts down
-// gracefully (in-flight requests finish within the shutdown timeout) and
-// closes the store.
+// gracefully (see Stop).
 func (r *Running) Wait(ctx context.Context) error {
 	var serveErr error
 	select {
@@ -145,12 +182,21 @@ func (r *Running) Wait(ctx context.Context) error {
 	return errors.Join(serveErr, err)
 }
 
-// Stop shuts the server down gracefully and closes the store.
+// Stop shuts the server down gracefully: /readyz fails at once, the server
+// keeps serving for the shutdown delay (so that load balancers take the
+// replica out), then in-flight requests (attestations included) finish
+// within the shutdown timeout, and the store is closed.
 func (r *Running) Stop() error {
+	r.Server.StartDraining()
+	if r.delay > 0 {
+		r.log.Info("shutting down: not ready; serving during the shutdown delay", "delay", r.delay.String())
+		time.Sleep(r.delay)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), r.tmo)
 	defer cancel()
-	r.log.Info("shutting down")
+	r.log.Info("shutting down: draining in-flight requests", "timeout", r.tmo.String())
 	err := r.srv.Shutdown(ctx)
+	r.stopF()
 	if cerr := r.store.Close(); cerr != nil && !errors.Is(cerr, store.ErrClosed) {
 		err = errors.Join(err, cerr)
 	}
@@ -161,8 +207,24 @@ func (r *Running) Stop() error {
 // authentication is configured, so a fresh attestd is usable and still has
 // no anonymous writes.
 func ensureAdminAuth(cfg *Config, log *slog.Logger) error {
-	if len(cfg.Auth.Tokens) > 0 || cfg.Auth.JWT != nil || cfg.TLS.ClientCAFile != "" {
+	if f := cfg.Auth.AdminTokenFile; f != "" {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return fmt.Errorf("attestd: admin token file: %w", err)
+		}
+		h, err := adminTokenHash(string(b), f)
+		if err != nil {
+			return err
+		}
+		cfg.Auth.Tokens = append(cfg.Auth.Tokens, StaticToken{Name: "admin-token-file", SHA256: h, Role: RoleAdmin})
+		cfg.Auth.AdminTokenFile = ""
+	}
+	if cfg.adminAuthConfigured() {
 		return nil
+	}
+	if cfg.Cluster() {
+		// Config.Validate refuses this; a replica must never invent its own.
+		return errors.New("attestd: no admin authentication configured; refusing to generate a per-replica admin token with the Kubernetes store")
 	}
 	path := filepath.Join(cfg.DataDir, AdminTokenFile)
 	b, err := os.ReadFile(path)
@@ -180,13 +242,23 @@ func ensureAdminAuth(cfg *Config, log *slog.Logger) error {
 	case err != nil:
 		return fmt.Errorf("attestd: admin token: %w", err)
 	}
-	tok := strings.TrimSpace(string(b))
+	h, err := adminTokenHash(string(b), path)
+	if err != nil {
+		return err
+	}
+	cfg.Auth.Tokens = append(cfg.Auth.Tokens, StaticToken{Name: "admin-token-file", SHA256: h, Role: RoleAdmin})
+	return nil
+}
+
+// adminTokenHash returns the SHA-256 (hex) of the token in a file's content
+// (surrounding white space removed), refusing short tokens.
+func adminTokenHash(content, path string) (string, error) {
+	tok := strings.TrimSpace(content)
 	if len(tok) < 16 {
-		return fmt.Errorf("attestd: admin token in %s is shorter than 16 characters", path)
+		return "", fmt.Errorf("attestd: admin token in %s is shorter than 16 characters", path)
 	}
 	sum := sha256.Sum256([]byte(tok))
-	cfg.Auth.Tokens = append(cfg.Auth.Tokens, StaticToken{Name: "admin-token-file", SHA256: hex.EncodeToString(sum[:]), Role: RoleAdmin})
-	return nil
+	return hex.EncodeToString(sum[:]), nil
 }
 
 // serverTLS returns the listener's TLS configuration, nil for plain HTTP.

@@ -8,8 +8,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/sgxops/sgxops/sim"
 )
@@ -136,4 +139,65 @@ func TestOfflineBundleAttestation(t *testing.T) {
 		t.Fatalf("claims %v", c)
 	}
 	mustStatus(t, e.do("GET", "/readyz", "", nil), 200)
+}
+
+// TestShutdownDrains: on Stop, /readyz fails at once while /livez and every
+// other endpoint keep answering for the shutdown delay, and an attestation in
+// flight (held up by a slow collateral service) completes with its token.
+func TestShutdownDrains(t *testing.T) {
+	plat, err := sim.New([]byte("shutdown drains"), sim.Config{}, sim.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow := make(chan struct{}) // closed: collateral answers
+	var once sync.Once
+	pcsHandler := sim.NewPCSServer(plat)
+	pcs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.URL.Path, "/tcb") {
+			<-slow
+		}
+		pcsHandler.ServeHTTP(w, r)
+	}))
+	defer pcs.Close()
+	defer once.Do(func() { close(slow) })
+	dir := t.TempDir()
+	rootFile := filepath.Join(dir, "root.pem")
+	_ = os.WriteFile(rootFile, plat.RootPEM(), 0o644)
+	cfg, err := ParseFlags([]string{"--listen", "127.0.0.1:0", "--insecure-http", "--data-dir", dir, "--pcs", pcs.URL,
+		"--insecure-simulation-root", rootFile, "--admin-token-sha256", tokenHash(adminToken), "--shutdown-delay", "400ms"}, os.Stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Start(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + r.Addr
+	e := &testEnv{t: t, url: base, client: http.DefaultClient, plat: plat}
+	id := identity("drain")
+	e.release("drain", "v1", id, false)
+	q := e.quote(id, nil)
+	got := make(chan response, 1)
+	go func() { got <- e.attest(q, nil, "") }()
+	time.Sleep(200 * time.Millisecond) // the attestation waits for collateral
+	stopped := make(chan error, 1)
+	go func() { stopped <- r.Stop() }()
+	time.Sleep(100 * time.Millisecond)
+	if rd := e.do("GET", "/readyz", "", nil); rd.status != 503 || !strings.Contains(string(rd.body), "shutting down") {
+		t.Fatalf("readyz during shutdown: %d %s", rd.status, rd.body)
+	}
+	mustStatus(t, e.do("GET", "/livez", "", nil), 200)
+	mustStatus(t, e.do("GET", "/certs", "", nil), 200)
+	select {
+	case r := <-got:
+		t.Fatalf("the attestation did not wait for collateral: %d %s", r.status, r.body)
+	default:
+	}
+	once.Do(func() { close(slow) })
+	if tok := (<-got).token(t); tok == "" {
+		t.Fatal("no token")
+	}
+	if err := <-stopped; err != nil {
+		t.Fatalf("stop: %v", err)
+	}
 }

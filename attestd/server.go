@@ -46,6 +46,18 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock. Nil: time.Now.
 	Now func() time.Time
+	// StoreReady reports, for /readyz, whether the store is reachable and
+	// in sync. Nil: a read of the audit head must succeed.
+	StoreReady func(context.Context) error
+	// KeysReady reports, for /readyz, whether the signing keys follow their
+	// shared copy (cluster mode). Nil: always.
+	KeysReady func() error
+
+	// keys persists the signing key set. Nil: the files in Config.DataDir.
+	keys keyStore
+	// metrics, when set, are the series to serve (Start creates them before
+	// the store, whose latency they record). Nil: new ones.
+	metrics *metrics
 }
 
 // Server is the attestd HTTP service.
@@ -54,7 +66,12 @@ type Server struct {
 	log       *slog.Logger
 	now       func() time.Time
 	key       atomic.Pointer[SigningKey]
+	keyMu     sync.Mutex // serializes changes of key (rotations and followed Secret versions)
 	rotateMu  sync.Mutex // serializes signing-key rotations
+	keys      keyStore
+	draining  atomic.Bool
+	storeOK   func(context.Context) error
+	keysOK    func() error
 	reg       *registry.Registry
 	store     store.Store
 	verifier  Verifier
@@ -96,6 +113,14 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	m := opts.metrics
+	if m == nil {
+		m = newMetrics()
+	}
+	keys := opts.keys
+	if keys == nil {
+		keys = fileKeyStore{dir: opts.Config.DataDir}
+	}
 	s := &Server{
 		slots:     make(chan struct{}, 2*runtime.GOMAXPROCS(0)),
 		cfg:       opts.Config,
@@ -106,7 +131,10 @@ func New(opts Options) (*Server, error) {
 		verifier:  opts.Verifier,
 		auth:      newAuthenticator(opts.Config.Auth, opts.MTLS, opts.JWT),
 		signers:   newPolicySigners(opts.PolicySigners, opts.Registry, now),
-		metrics:   newMetrics(),
+		metrics:   m,
+		keys:      keys,
+		storeOK:   opts.StoreReady,
+		keysOK:    opts.KeysReady,
 		trust:     newTrustCache(opts.Registry, opts.Config.Appraisal, opts.SimulationTrusted, now),
 		policies:  pc,
 		collReady: opts.CollateralReady,
@@ -139,6 +167,7 @@ func (s *Server) routes() {
 	h("GET /admin/v1/audit", s.handleAudit)
 	h("GET /admin/v1/audit/verify", s.handleAuditVerify)
 	h("GET /healthz", s.handleHealthz)
+	h("GET /livez", s.handleHealthz)
 	h("GET /readyz", s.handleReadyz)
 	s.mux.Handle("GET /metrics", s.metrics.handler())
 	h("/", func(w http.ResponseWriter, r *http.Request) error {
@@ -260,20 +289,58 @@ func (s *Server) handleOpenID(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// handleHealthz (also /livez) says the process serves HTTP; it depends on
+// nothing else, so that a store outage never gets replicas restarted.
 func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	return nil
 }
 
-// handleReadyz is ready only with a signing key, a readable store and usable
-// collateral.
+// setSigningKey makes k the key that signs and that /certs publishes.
+func (s *Server) setSigningKey(k *SigningKey) {
+	s.keyMu.Lock()
+	s.key.Store(k)
+	s.keyMu.Unlock()
+}
+
+// followSigningKey installs k, read from the shared copy, unless the key in
+// use is as new (a rotation through this replica may have stored a newer
+// version meanwhile).
+func (s *Server) followSigningKey(k *SigningKey) {
+	s.keyMu.Lock()
+	defer s.keyMu.Unlock()
+	if cur := s.key.Load(); cur != nil && !newerVersion(k.version, cur.version) {
+		return
+	}
+	s.key.Store(k)
+}
+
+// StartDraining makes /readyz fail from now on (shutdown has begun); the
+// server keeps answering everything else.
+func (s *Server) StartDraining() { s.draining.Store(true) }
+
+// handleReadyz is ready only with a signing key (following the shared copy
+// in cluster mode), a reachable store in sync, usable collateral, and no
+// shutdown under way.
 func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) error {
 	var reasons []string
+	if s.draining.Load() {
+		reasons = append(reasons, "shutting down")
+	}
 	key := s.key.Load()
 	if key == nil {
 		reasons = append(reasons, "no signing key")
 	}
-	if _, err := s.reg.AuditHead(r.Context()); err != nil {
+	if s.keysOK != nil {
+		if err := s.keysOK(); err != nil {
+			reasons = append(reasons, "signing keys: "+trimPrefix(err.Error()))
+		}
+	}
+	if s.storeOK != nil {
+		if err := s.storeOK(r.Context()); err != nil {
+			reasons = append(reasons, "store: "+err.Error())
+		}
+	} else if _, err := s.reg.AuditHead(r.Context()); err != nil {
 		reasons = append(reasons, "store: "+err.Error())
 	}
 	if s.collReady != nil {

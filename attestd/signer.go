@@ -12,10 +12,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io/fs"
 	"math/big"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v3/cert"
@@ -74,6 +71,10 @@ type SigningKey struct {
 	next *keyPair
 	// retired are rotated-out certificates still published in /certs.
 	retired []retiredCert
+	// stored and version are what the key set was loaded from or last
+	// written as (see keyStore); nil and "" for a key made by NewSigningKey.
+	stored  keyBlobs
+	version string
 }
 
 // keyPair is a signing key and its self-signed certificate.
@@ -149,209 +150,6 @@ func selfSignedSigningCert(key *rsa.PrivateKey, issuer string, now time.Time) (*
 	return x509.ParseCertificate(der)
 }
 
-// LoadOrCreateSigningKey loads the signing key from dir, or generates and
-// persists one (key 0600) on first start; likewise the next key, which is
-// published in /certs until a rotation puts it in use. A certificate is
-// re-issued for the same key when the issuer changed or it is near expiry.
-// Created reports whether a new current key was generated.
-func LoadOrCreateSigningKey(dir, issuer string, now time.Time) (*SigningKey, error) {
-	cur, created, err := loadOrCreateKeyPair(filepath.Join(dir, SigningKeyFile), filepath.Join(dir, SigningCertFile), issuer, now)
-	if err != nil {
-		return nil, err
-	}
-	nextKey, nextCert := filepath.Join(dir, NextSigningKeyFile), filepath.Join(dir, NextSigningCertFile)
-	next, _, err := loadOrCreateKeyPair(nextKey, nextCert, issuer, now)
-	if err != nil {
-		return nil, err
-	}
-	if next.key.Equal(cur.key) {
-		// A crash after a rotation promoted the next key but before it wrote
-		// a new one: make it now.
-		if err := os.Remove(nextKey); err != nil {
-			return nil, err
-		}
-		if next, _, err = loadOrCreateKeyPair(nextKey, nextCert, issuer, now); err != nil {
-			return nil, err
-		}
-	}
-	retired, err := loadRetiredCerts(filepath.Join(dir, RetiredSigningCertsFile), now)
-	if err != nil {
-		return nil, err
-	}
-	k, err := newSigningKey(cur.key, cur.cert, issuer, next, retired...)
-	if err != nil {
-		return nil, err
-	}
-	k.created = created
-	return k, nil
-}
-
-// loadOrCreateKeyPair loads the RSA-2048 key at keyPath (generating and
-// saving one if there is none) and its usable certificate at certPath
-// (issuing and saving one if needed).
-func loadOrCreateKeyPair(keyPath, certPath, issuer string, now time.Time) (*keyPair, bool, error) {
-	keyPEM, err := os.ReadFile(keyPath)
-	created := false
-	var key *rsa.PrivateKey
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		if key, err = rsa.GenerateKey(rand.Reader, signingKeyBits); err != nil {
-			return nil, false, fmt.Errorf("attestd: generating signing key: %w", err)
-		}
-		if err := saveKey(keyPath, key); err != nil {
-			return nil, false, err
-		}
-		created = true
-	case err != nil:
-		return nil, false, fmt.Errorf("attestd: reading signing key: %w", err)
-	default:
-		if key, err = parseRSAKeyPEM(keyPEM); err != nil {
-			return nil, false, fmt.Errorf("attestd: %s: %w", keyPath, err)
-		}
-		if key.N.BitLen() != signingKeyBits {
-			return nil, false, fmt.Errorf("attestd: %s: RSA-%d, want RSA-%d", keyPath, key.N.BitLen(), signingKeyBits)
-		}
-	}
-	c := loadUsableCert(certPath, key, issuer, now)
-	if c == nil {
-		if c, err = selfSignedSigningCert(key, issuer, now); err != nil {
-			return nil, false, err
-		}
-		if err := saveCert(certPath, c); err != nil {
-			return nil, false, err
-		}
-	}
-	return &keyPair{key: key, cert: c}, created, nil
-}
-
-func saveKey(path string, key *rsa.PrivateKey) error {
-	der, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return err
-	}
-	if err := writeFileAtomic(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
-		return fmt.Errorf("attestd: saving signing key: %w", err)
-	}
-	return nil
-}
-
-func saveCert(path string, c *x509.Certificate) error {
-	if err := writeFileAtomic(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}), 0o644); err != nil {
-		return fmt.Errorf("attestd: saving signing certificate: %w", err)
-	}
-	return nil
-}
-
-// loadRetiredCerts reads the retired certificates still to be published at
-// now. A missing file means none.
-func loadRetiredCerts(path string, now time.Time) ([]retiredCert, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("attestd: reading retired signing certificates: %w", err)
-	}
-	var out []retiredCert
-	for n := 1; ; n++ {
-		var blk *pem.Block
-		blk, b = pem.Decode(b)
-		if blk == nil {
-			break
-		}
-		at, err := time.Parse(time.RFC3339, blk.Headers["Retired-At"])
-		if blk.Type != "CERTIFICATE" || err != nil {
-			return nil, fmt.Errorf("attestd: %s: block %d is not a CERTIFICATE with a Retired-At header", path, n)
-		}
-		c, err := x509.ParseCertificate(blk.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("attestd: %s: block %d: %w", path, n, err)
-		}
-		if _, ok := c.PublicKey.(*rsa.PublicKey); !ok {
-			return nil, fmt.Errorf("attestd: %s: block %d: not an RSA certificate", path, n)
-		}
-		if now.Before(at.Add(RetiredKeyPublishedFor)) {
-			out = append(out, retiredCert{cert: c, retiredAt: at})
-		}
-	}
-	if len(bytes.TrimSpace(b)) != 0 {
-		return nil, fmt.Errorf("attestd: %s: trailing data that is not PEM", path)
-	}
-	return out, nil
-}
-
-// RotateSigningKey puts the next key (published in /certs since the last
-// start or rotation) in use in place of cur, makes and publishes a new next
-// key, and keeps cur's certificate in /certs for RetiredKeyPublishedFor.
-// cur's private key is overwritten on disk. Without a next key (a key made
-// by NewSigningKey) a fresh key is used at once. The steps are ordered so
-// that a crash leaves either the old key or the new one in use, and
-// LoadOrCreateSigningKey repairs the rest. When a step after the new key was
-// written fails, it returns both the new key (the one a restart loads, which
-// the caller must sign with) and the error.
-func RotateSigningKey(dir string, cur *SigningKey, now time.Time) (*SigningKey, error) {
-	retired := []retiredCert{{cert: cur.cert, retiredAt: now}}
-	for _, r := range cur.retired {
-		if now.Before(r.retiredAt.Add(RetiredKeyPublishedFor)) && !bytes.Equal(r.cert.Raw, cur.cert.Raw) {
-			retired = append(retired, r)
-		}
-	}
-	var buf bytes.Buffer
-	for _, r := range retired {
-		blk := &pem.Block{Type: "CERTIFICATE", Headers: map[string]string{"Retired-At": r.retiredAt.UTC().Format(time.RFC3339)}, Bytes: r.cert.Raw}
-		if err := pem.Encode(&buf, blk); err != nil {
-			return nil, err
-		}
-	}
-	fresh := func() (*keyPair, error) {
-		key, err := rsa.GenerateKey(rand.Reader, signingKeyBits)
-		if err != nil {
-			return nil, fmt.Errorf("attestd: generating signing key: %w", err)
-		}
-		c, err := selfSignedSigningCert(key, cur.issuer, now)
-		if err != nil {
-			return nil, err
-		}
-		return &keyPair{key: key, cert: c}, nil
-	}
-	in := cur.next
-	if in == nil {
-		var err error
-		if in, err = fresh(); err != nil {
-			return nil, err
-		}
-	}
-	next, err := fresh()
-	if err != nil {
-		return nil, err
-	}
-	// 1. Publish the old certificate as retired. 2. Put the next key in use
-	// (LoadOrCreateSigningKey re-issues a certificate that does not match).
-	// 3. Write the new next key.
-	if err := writeFileAtomic(filepath.Join(dir, RetiredSigningCertsFile), buf.Bytes(), 0o644); err != nil {
-		return nil, fmt.Errorf("attestd: saving retired signing certificates: %w", err)
-	}
-	if err := saveKey(filepath.Join(dir, SigningKeyFile), in.key); err != nil {
-		return nil, err // nothing is in use that was not before
-	}
-	// From here the new key is the one on disk: it is returned even when a
-	// later step fails, so that the caller signs with what a restart loads.
-	k, err := newSigningKey(in.key, in.cert, cur.issuer, next, retired...)
-	if err != nil {
-		return nil, err
-	}
-	if err := saveCert(filepath.Join(dir, SigningCertFile), in.cert); err != nil {
-		return k, err
-	}
-	if err := saveKey(filepath.Join(dir, NextSigningKeyFile), next.key); err != nil {
-		return k, err
-	}
-	if err := saveCert(filepath.Join(dir, NextSigningCertFile), next.cert); err != nil {
-		return k, err
-	}
-	return k, nil
-}
-
 // NextKeyID returns the kid of the key the next rotation puts in use ("" if
 // there is none).
 func (k *SigningKey) NextKeyID() string {
@@ -371,32 +169,6 @@ func (k *SigningKey) RetiredKeyIDs() []string {
 		}
 	}
 	return out
-}
-
-// loadUsableCert returns the stored certificate if it is for key and issuer
-// and has more than a quarter of its lifetime left; nil otherwise.
-func loadUsableCert(path string, key *rsa.PrivateKey, issuer string, now time.Time) *x509.Certificate {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil
-	}
-	blk, _ := pem.Decode(b)
-	if blk == nil || blk.Type != "CERTIFICATE" {
-		return nil
-	}
-	c, err := x509.ParseCertificate(blk.Bytes)
-	if err != nil {
-		return nil
-	}
-	pub, ok := c.PublicKey.(*rsa.PublicKey)
-	if !ok || !pub.Equal(&key.PublicKey) || c.Subject.String() != c.Issuer.String() ||
-		c.Subject.CommonName != issuer || len(c.Subject.Names) != 1 {
-		return nil
-	}
-	if now.Add(signingCertLifetime / 4).After(c.NotAfter) {
-		return nil
-	}
-	return c
 }
 
 func parseRSAKeyPEM(b []byte) (*rsa.PrivateKey, error) {
@@ -422,39 +194,6 @@ func parseRSAKeyPEM(b []byte) (*rsa.PrivateKey, error) {
 		return nil, fmt.Errorf("%T is not an RSA key", k)
 	}
 	return rk, nil
-}
-
-// writeFileAtomic writes b to path through a synced temporary file and a
-// rename, so a crash leaves either the old or the new content.
-func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
 }
 
 // KeyID returns the kid of the key.
