@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"time"
 
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/sgxops/sgxops/store"
+	"github.com/sgxops/sgxops/store/kube"
 )
 
 // Cluster mode (--store kubernetes): replicas share the trust set (the
@@ -45,19 +45,6 @@ func kubeRESTConfig(path string) (*rest.Config, error) {
 	return rc, nil
 }
 
-// kubeStoreOptions is what attestd gives the Kubernetes store.
-type kubeStoreOptions struct {
-	Config    *rest.Config
-	Namespace string
-	// Observe is told every store operation's latency and error.
-	Observe func(op string, d time.Duration, err error)
-}
-
-// openKubeStore opens the Kubernetes store (package store/kube).
-var openKubeStore = func(ctx context.Context, o kubeStoreOptions) (store.Store, error) {
-	return nil, errors.New("attestd: the Kubernetes store is not built into this attestd")
-}
-
 // storeReadiness returns the /readyz check of st: its own Ping when it has
 // one (reachable and in sync), else a read of the audit head.
 func storeReadiness(st store.Store) func(context.Context) error {
@@ -89,7 +76,7 @@ func openCluster(ctx context.Context, cfg Config, m *metrics, log *slog.Logger) 
 	if err != nil {
 		return nil, fmt.Errorf("attestd: Kubernetes client: %w", err)
 	}
-	st, err := openKubeStore(ctx, kubeStoreOptions{Config: rc, Namespace: cfg.Store.Namespace, Observe: m.observeStore})
+	st, err := kube.Open(ctx, kube.Options{Config: rc, Namespace: cfg.Store.Namespace, Observe: m.observeStore})
 	if err != nil {
 		return nil, err
 	}
