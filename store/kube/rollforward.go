@@ -1,0 +1,202 @@
+package kube
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1 "github.com/sgxops/sgxops/api/v1alpha1"
+)
+
+// maxWriteAttempts bounds the retries of one object write that races
+// another roll-forward of the same commit.
+const maxWriteAttempts = 8
+
+func (s *Store) isApplied(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.applied == id
+}
+
+func (s *Store) setApplied(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.applied = id
+}
+
+// rollForward materializes the ledger's intent: every object it wrote and
+// its audit entries. It is idempotent and safe to run concurrently with
+// other roll-forwards and with later commits: an object is only written
+// while it is behind the intent's revision (compare-and-swap on its
+// resourceVersion), so a late writer never undoes a newer commit.
+func (s *Store) rollForward(ctx context.Context, l *v1.AttestdLedger) error {
+	in := l.Spec.Intent
+	if in == nil || s.isApplied(in.ID) {
+		return nil
+	}
+	for i := range in.Releases {
+		r := in.Releases[i]
+		labels := managedLabels()
+		labels["sgxops.io/app"] = r.App
+		err := upsert(ctx, s, kindRelease, releaseName(r.App, r.Name), labels, r, in.Revision,
+			func() *v1.AttestdRelease { return &v1.AttestdRelease{} },
+			func(o *v1.AttestdRelease) *v1.AttestdReleaseSpec { return &o.Spec })
+		if err != nil {
+			return err
+		}
+	}
+	for i := range in.Policies {
+		err := upsert(ctx, s, kindPolicy, policyName(in.Policies[i].Type), managedLabels(), in.Policies[i], in.Revision,
+			func() *v1.AttestdPolicy { return &v1.AttestdPolicy{} },
+			func(o *v1.AttestdPolicy) *v1.AttestdPolicySpec { return &o.Spec })
+		if err != nil {
+			return err
+		}
+	}
+	if c := in.PolicyCertificates; c != nil {
+		err := upsert(ctx, s, kindCerts, certsName, managedLabels(), *c, in.Revision,
+			func() *v1.AttestdPolicyCertificates { return &v1.AttestdPolicyCertificates{} },
+			func(o *v1.AttestdPolicyCertificates) *v1.AttestdPolicyCertificatesSpec { return &o.Spec })
+		if err != nil {
+			return err
+		}
+	}
+	if len(in.Entries) > 0 {
+		if err := s.appendEntries(ctx, in.Segment, in.Entries); err != nil {
+			return err
+		}
+	}
+	s.setApplied(in.ID)
+	return nil
+}
+
+// rollForwardQuietly is a roll-forward after a read that already has its
+// answer: a failure is only reported to Observe (the next writer retries).
+func (s *Store) rollForwardQuietly(ctx context.Context, l *v1.AttestdLedger) {
+	start := time.Now()
+	err := s.rollForward(ctx, l)
+	s.report("roll-forward", start, err)
+}
+
+// revisioned is the part of a spec upsert needs.
+type revisioned interface {
+	v1.AttestdReleaseSpec | v1.AttestdPolicySpec | v1.AttestdPolicyCertificatesSpec
+}
+
+func specRevision(spec any) int64 {
+	switch s := spec.(type) {
+	case *v1.AttestdReleaseSpec:
+		return s.Revision
+	case *v1.AttestdPolicySpec:
+		return s.Revision
+	case *v1.AttestdPolicyCertificatesSpec:
+		return s.Revision
+	}
+	panic(fmt.Sprintf("kube: no revision in %T", spec))
+}
+
+// upsert makes object name hold want (written by the commit at revision rev)
+// unless it already does or a newer commit has replaced it. An object at
+// revision rev with other content was changed by hand: an *EditError.
+func upsert[O client.Object, S revisioned](ctx context.Context, s *Store, kind, name string, labels map[string]string,
+	want S, rev int64, newObj func() O, spec func(O) *S) error {
+	wantDigest := digest(&want)
+	for range maxWriteAttempts {
+		o := newObj()
+		err := s.call("get", kind, func() error { return s.c.Get(ctx, client.ObjectKey{Namespace: s.ns, Name: name}, o) })
+		if apierrors.IsNotFound(err) {
+			o = newObj()
+			o.SetName(name)
+			o.SetNamespace(s.ns)
+			o.SetLabels(labels)
+			*spec(o) = want
+			err = s.call("create", kind, func() error { return s.c.Create(ctx, o) })
+			if apierrors.IsAlreadyExists(err) {
+				continue
+			}
+			return wrapWrite(err, kind, s.ns, name)
+		}
+		if err != nil {
+			return wrapWrite(err, kind, s.ns, name)
+		}
+		cur := spec(o)
+		switch got := specRevision(cur); {
+		case digest(cur) == wantDigest, got > rev:
+			return nil // done, or superseded by a later commit
+		case got == rev:
+			return &EditError{Kind: kind, Namespace: s.ns, Name: name, Reason: ReasonChanged,
+				Detail: fmt.Sprintf("its content at revision %d does not match the commit's", rev)}
+		}
+		*cur = want
+		err = s.call("update", kind, func() error { return s.c.Update(ctx, o) })
+		if apierrors.IsConflict(err) {
+			continue
+		}
+		return wrapWrite(err, kind, s.ns, name)
+	}
+	return fmt.Errorf("kube: writing %s %s/%s: still racing after %d attempts", kind, s.ns, name, maxWriteAttempts)
+}
+
+func wrapWrite(err error, kind, ns, name string) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("kube: writing %s %s/%s: %w", kind, ns, name, err)
+}
+
+// appendEntries puts entries into the segment starting at first: appended
+// after the entries before them, or left alone when already there.
+func (s *Store) appendEntries(ctx context.Context, first int64, entries []v1.AttestdAuditEntry) error {
+	name := segmentName(first)
+	off := entries[0].Seq - first
+	if off < 0 {
+		return corrupt("%s %s/%s: intent entries start at %d, before the segment", kindLedger, s.ns, ledgerName, entries[0].Seq)
+	}
+	for range maxWriteAttempts {
+		var seg v1.AttestdAuditSegment
+		err := s.call("get", kindSegment, func() error { return s.c.Get(ctx, client.ObjectKey{Namespace: s.ns, Name: name}, &seg) })
+		if apierrors.IsNotFound(err) {
+			if off != 0 {
+				return &EditError{Kind: kindSegment, Namespace: s.ns, Name: name, Reason: ReasonDeleted, Detail: "the ledger records entries in it"}
+			}
+			seg = v1.AttestdAuditSegment{Spec: v1.AttestdAuditSegmentSpec{First: first, Last: entries[len(entries)-1].Seq, Entries: entries}}
+			seg.Name, seg.Namespace, seg.Labels = name, s.ns, managedLabels()
+			err = s.call("create", kindSegment, func() error { return s.c.Create(ctx, &seg) })
+			if apierrors.IsAlreadyExists(err) {
+				continue
+			}
+			return wrapWrite(err, kindSegment, s.ns, name)
+		}
+		if err != nil {
+			return wrapWrite(err, kindSegment, s.ns, name)
+		}
+		have := seg.Spec.Entries
+		if seg.Spec.First != first || int64(len(have)) < off {
+			return &EditError{Kind: kindSegment, Namespace: s.ns, Name: name, Reason: ReasonChanged,
+				Detail: fmt.Sprintf("holds %d entries from seq %d; the ledger needs %d from seq %d", len(have), seg.Spec.First, off, first)}
+		}
+		// Entries already stored must be the intent's (a roll-forward that
+		// raced this one); the rest is appended.
+		n := min(int64(len(have))-off, int64(len(entries)))
+		for i := range n {
+			if have[off+i].Hash != entries[i].Hash {
+				return &EditError{Kind: kindSegment, Namespace: s.ns, Name: name, Reason: ReasonChanged,
+					Detail: fmt.Sprintf("entry %d differs from the committed one", entries[i].Seq)}
+			}
+		}
+		if n == int64(len(entries)) {
+			return nil
+		}
+		seg.Spec.Entries = append(have[:off+n:off+n], entries[n:]...)
+		seg.Spec.Last = seg.Spec.Entries[len(seg.Spec.Entries)-1].Seq
+		err = s.call("update", kindSegment, func() error { return s.c.Update(ctx, &seg) })
+		if apierrors.IsConflict(err) {
+			continue
+		}
+		return wrapWrite(err, kindSegment, s.ns, name)
+	}
+	return fmt.Errorf("kube: writing %s %s/%s: still racing after %d attempts", kindSegment, s.ns, name, maxWriteAttempts)
+}
