@@ -2,16 +2,18 @@
 # Builds the developer tools the project pins (controller-gen, helm) from the Go module proxy into a cache,
 # idempotently: when a tool is there at its pinned version, nothing is built.
 #
-#   scripts/install-tools.sh [TOOL...]     TOOL: controller-gen, helm (default: all)
+#   scripts/install-tools.sh [TOOL...]     TOOL: controller-gen, helm, coredns (default: controller-gen, helm)
+#   (coredns is the cluster DNS of the real-cluster E2E, packed as an image by cmd/sgxops-images --system)
 #
 # Stdout: the directory holding the tools (one line). Progress goes to stderr.
 # Cache: $SGXOPS_TOOLS_CACHE or ~/.cache/sgxops-tools/bin. Cost on 2 cores, cold: controller-gen ~1 min,
-# helm ~6 min; 0.01 s when present.
+# helm ~6 min, coredns ~1.5 min; 0.01 s when present.
 set -euo pipefail
 
 declare -A PKG=(
   [controller-gen]="sigs.k8s.io/controller-tools/cmd/controller-gen@v0.23.0"
   [helm]="helm.sh/helm/v4/cmd/helm@v4.3.1"
+  [coredns]="github.com/coredns/coredns@v1.15.0"
 )
 tools=("$@"); [ ${#tools[@]} -gt 0 ] || tools=(controller-gen helm)
 BIN="${SGXOPS_TOOLS_CACHE:-$HOME/.cache/sgxops-tools/bin}"
