@@ -1,8 +1,10 @@
 # sgxops — see README.md. All targets work offline once modules are cached.
 GO ?= go
+## VERSION: image tag and chart appVersion (deploy/helm/sgxops/Chart.yaml).
+VERSION ?= 0.1.0
 export SGXOPS_CORPUS ?= $(abspath ../shared/corpus)
 
-.PHONY: all build demo test test-deps vet fmt-check lint fuzz bench load generate manifests clean
+.PHONY: all build demo test test-deps vet fmt-check lint fuzz bench load generate manifests images clean
 
 all: build
 
@@ -54,6 +56,12 @@ manifests:
 	$$cg object paths=./api/... && \
 	$$cg crd paths=./api/... output:crd:artifacts:config=config/crd/bases && \
 	if [ -d internal/controller ]; then $$cg rbac:roleName=sgxops-operator paths=./internal/controller/... output:rbac:artifacts:config=config/rbac; fi
+
+## images: OCI image tarballs bin/images/{attestd,operator,sgxops,sample}.tar, tagged sgxops.local/NAME:$(VERSION),
+## built without Docker or a registry (cmd/sgxops-images); reproducible (SOURCE_DATE_EPOCH or the commit time).
+## Load one into a node with: ctr -n k8s.io images import bin/images/attestd.tar
+images:
+	$(GO) run ./cmd/sgxops-images --out bin/images --version $(VERSION)
 
 clean:
 	$(GO) clean -testcache
