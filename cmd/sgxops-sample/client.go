@@ -24,7 +24,7 @@ type clientReport struct {
 	Failures  int            `json:"failures"`
 	Retries   int            `json:"retries"`
 	Last      *clientAnswer  `json:"last,omitempty"`
-	Releases  map[string]int `json:"releases"`  // calls answered per release
+	Releases  map[string]int `json:"releases"` // calls answered per release
 	Errors    []string       `json:"errors,omitempty"`
 	Simulated bool           `json:"simulated"` // the evidence was SIMULATED
 }
