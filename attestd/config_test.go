@@ -50,7 +50,9 @@ func TestConfigValidateErrors(t *testing.T) {
 		{"kubeconfig with bbolt", func(c *Config) { c.Store.Kubeconfig = "kc" }, "store.kubeconfig"},
 		{"key secret with bbolt", func(c *Config) { c.Store.SigningKeySecret = "keys" }, "store.signingKeySecret"},
 		{"kubernetes without namespace", func(c *Config) { c.Store.Type, c.Auth.AdminTokenFile = StoreKubernetes, "t" }, "store.namespace"},
-		{"kubernetes bad namespace", func(c *Config) { c.Store, c.Auth.AdminTokenFile = StoreConfig{Type: StoreKubernetes, Namespace: "Not_A_NS"}, "t" }, "store.namespace"},
+		{"kubernetes bad namespace", func(c *Config) {
+			c.Store, c.Auth.AdminTokenFile = StoreConfig{Type: StoreKubernetes, Namespace: "Not_A_NS"}, "t"
+		}, "store.namespace"},
 		{"kubernetes bad secret name", func(c *Config) {
 			c.Store, c.Auth.AdminTokenFile = StoreConfig{Type: StoreKubernetes, Namespace: "ns", SigningKeySecret: "a/b"}, "t"
 		}, "store.signingKeySecret"},
