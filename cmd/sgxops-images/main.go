@@ -3,6 +3,7 @@
 // without a registry. "make images" runs it.
 //
 //	go run ./cmd/sgxops-images [--out bin/images] [--version 0.1.0] [--only NAME,...]
+//	go run ./cmd/sgxops-images --system --coredns PATH --out bin/images/system
 //
 // The timestamp of every image is SOURCE_DATE_EPOCH when set, else the time
 // of the HEAD commit; the revision label is the HEAD commit. Exit 0 when all
@@ -35,6 +36,8 @@ func run() error {
 	version := flag.String("version", "0.1.0", "image tag (the chart's appVersion)")
 	only := flag.String("only", "", "comma-separated image names (default: attestd,operator,sgxops,sample)")
 	arch := flag.String("arch", "", "GOARCH of the images (default: this machine's)")
+	system := flag.Bool("system", false, "build the E2E cluster's system images instead (pause, coredns: tag "+images.SystemVersion+"; needs --coredns)")
+	coredns := flag.String("coredns", "", "with --system: the CoreDNS binary (scripts/install-tools.sh coredns)")
 	flag.Parse()
 	root, err := git("rev-parse", "--show-toplevel")
 	if err != nil {
@@ -54,6 +57,12 @@ func run() error {
 	}
 	if *only != "" {
 		o.Only = strings.Split(*only, ",")
+	}
+	if *system {
+		if *coredns == "" {
+			return fmt.Errorf("--system needs --coredns PATH (build it with scripts/install-tools.sh coredns)")
+		}
+		o.Specs, o.Version = images.SystemSpecs(*coredns), images.SystemVersion
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()

@@ -42,7 +42,9 @@ type Options struct {
 	Source string
 	// Arch is GOARCH and the image architecture. Empty: runtime.GOARCH.
 	Arch string
-	// Only limits the build to these image names. Empty: all of Specs.
+	// Specs are the images to build. Nil: Specs (the sgxops images).
+	Specs []Spec
+	// Only limits the build to these image names. Empty: all of the specs.
 	Only []string
 	// Go is the go command. Empty: "go".
 	Go string
@@ -98,7 +100,11 @@ func Build(ctx context.Context, o Options) ([]Result, error) {
 	if o.Source == "" {
 		o.Source = "https://github.com/sgxops/sgxops"
 	}
-	specs, err := selectSpecs(o.Only)
+	all := o.Specs
+	if all == nil {
+		all = Specs
+	}
+	specs, err := selectSpecs(all, o.Only)
 	if err != nil {
 		return nil, err
 	}
@@ -118,6 +124,12 @@ func Build(ctx context.Context, o Options) ([]Result, error) {
 	for _, s := range specs {
 		var absent []string
 		for _, b := range s.Binaries {
+			if b.File != "" {
+				if _, err := os.Stat(b.File); err != nil {
+					return nil, fmt.Errorf("images: %s: binary %s: %w", s.Name, b.File, err)
+				}
+				continue
+			}
 			if !isMainPackage(filepath.Join(o.Root, b.Package)) {
 				absent = append(absent, b.Package)
 			}
@@ -149,6 +161,10 @@ func Build(ctx context.Context, o Options) ([]Result, error) {
 func buildOne(ctx context.Context, s Spec, o Options, work string, built map[string]string) (Result, error) {
 	files := map[string]string{} // image path -> local file
 	for _, b := range s.Binaries {
+		if b.File != "" {
+			files[b.Path] = b.File
+			continue
+		}
 		f, ok := built[b.Package]
 		if !ok {
 			f = filepath.Join(work, filepath.Base(b.Package))
@@ -167,14 +183,14 @@ func buildOne(ctx context.Context, s Spec, o Options, work string, built map[str
 	return write(s, img, o)
 }
 
-func selectSpecs(only []string) ([]Spec, error) {
+func selectSpecs(all []Spec, only []string) ([]Spec, error) {
 	if len(only) == 0 {
-		return Specs, nil
+		return all, nil
 	}
 	var out []Spec
 	for _, n := range only {
 		found := false
-		for _, s := range Specs {
+		for _, s := range all {
 			if s.Name == n {
 				out, found = append(out, s), true
 			}

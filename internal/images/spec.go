@@ -6,6 +6,9 @@ type Binary struct {
 	Package string
 	// Path is the file in the image, e.g. "/attestd".
 	Path string
+	// File is an already built static binary used as is instead of
+	// building Package (e.g. CoreDNS, built by scripts/install-tools.sh).
+	File string
 }
 
 // Spec is one image.
@@ -27,11 +30,27 @@ const User = "65532:65532"
 // Specs are the sgxops images (docs/operations.md and the chart rely on the
 // names and entrypoints).
 var Specs = []Spec{
-	{Name: "attestd", Binaries: []Binary{{"./cmd/attestd", "/attestd"}}},
-	{Name: "operator", Binaries: []Binary{{"./cmd/sgxops-operator", "/sgxops-operator"}, {"./cmd/sgxops", "/sgxops"}}},
-	{Name: "sgxops", Binaries: []Binary{{"./cmd/sgxops", "/sgxops"}}},
-	{Name: "sample", Binaries: []Binary{{"./cmd/sgxops-sample", "/sgxops-sample"}}},
+	{Name: "attestd", Binaries: []Binary{{Package: "./cmd/attestd", Path: "/attestd"}}},
+	{Name: "operator", Binaries: []Binary{{Package: "./cmd/sgxops-operator", Path: "/sgxops-operator"}, {Package: "./cmd/sgxops", Path: "/sgxops"}}},
+	{Name: "sgxops", Binaries: []Binary{{Package: "./cmd/sgxops", Path: "/sgxops"}}},
+	{Name: "sample", Binaries: []Binary{{Package: "./cmd/sgxops-sample", Path: "/sgxops-sample"}}},
 }
 
 // Ref is the image reference of s at version, e.g. sgxops.local/attestd:0.1.0.
 func (s Spec) Ref(version string) string { return Registry + "/" + s.Name + ":" + version }
+
+// SystemSpecs are the images the real-cluster E2E needs besides the sgxops
+// ones, because no registry is reachable to pull them: the pod sandbox
+// ("pause", from test/e2e/pause) and the cluster DNS (CoreDNS, a binary built
+// from the module proxy, given as corednsFile). scripts/k8s/cluster.sh
+// imports them; tag them with SystemVersion.
+func SystemSpecs(corednsFile string) []Spec {
+	return []Spec{
+		{Name: "pause", Binaries: []Binary{{Package: "./test/e2e/pause", Path: "/pause"}}},
+		{Name: "coredns", Binaries: []Binary{{Path: "/coredns", File: corednsFile}}},
+	}
+}
+
+// SystemVersion is the tag of the system images (sgxops.local/pause:e2e is
+// containerd's sandbox_image in scripts/k8s/cluster.sh).
+const SystemVersion = "e2e"

@@ -198,9 +198,7 @@ EOF
   upto "node registration" "${K[@]}" get node "$node"
   "${K[@]}" wait --for=condition=Ready "node/$node" --timeout="${T}s" >/dev/null || die "node not Ready (logs: $S/logs/kubelet.log)"
   upto "default service account" "${K[@]}" -n default get serviceaccount default
-  local dnsimg; dnsimg=$(tar -xOf "$IMG/coredns.tar" manifest.json 2>/dev/null | sed -n 's/.*"RepoTags":\["\([^"]*\)".*/\1/p')
-  [ -n "$dnsimg" ] || die "cannot read the image name of $IMG/coredns.tar"
-  sed "s|@IMAGE@|$dnsimg|; s|@DNS_IP@|$DNS_IP|" "$(dirname "$0")/coredns.yaml" | "${K[@]}" apply -f - >/dev/null
+  sed "s|@DNS_IP@|$DNS_IP|" "$(dirname "$0")/coredns.yaml" | "${K[@]}" apply -f - >/dev/null
   "${K[@]}" -n kube-system rollout status deploy/coredns --timeout="${T}s" >/dev/null || die "CoreDNS not ready"
   say "cluster up in $(( $(date +%s) - t0 ))s (node $node, $ip)"
   trap - EXIT
