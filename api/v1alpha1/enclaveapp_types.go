@@ -77,7 +77,7 @@ func init() {
 
 // EnclaveAppSpec is what the user asks for.
 //
-// +kubebuilder:validation:XValidation:rule="!has(self.simulation) || self.attestd.allowSimulated",message="spec.attestd.allowSimulated must be true when spec.simulation is set",fieldPath=".attestd.allowSimulated"
+// +kubebuilder:validation:XValidation:rule="!has(self.simulation) || (has(self.attestd.allowSimulated) && self.attestd.allowSimulated)",message="spec.attestd.allowSimulated must be true when spec.simulation is set",fieldPath=".attestd.allowSimulated"
 // +kubebuilder:validation:XValidation:rule="has(self.build) || has(self.runtime.artifactPath)",message="spec.runtime.artifactPath is required without spec.build (the artifact is measured from the runtime image)",fieldPath=".runtime.artifactPath"
 // +kubebuilder:validation:XValidation:rule="!has(self.runtime.artifactMountPath) || has(self.build)",message="spec.runtime.artifactMountPath needs spec.build (it mounts the built artifact)",fieldPath=".runtime.artifactMountPath"
 type EnclaveAppSpec struct {
@@ -224,6 +224,11 @@ type BuildSpec struct {
 	// Source is put in /src before the build. Default: already in the image.
 	// +optional
 	Source *SourceSpec `json:"source,omitempty"`
+	// Secrets are mounted read-only into the build container, e.g. the
+	// enclave signing key for sgx_sign.
+	// +optional
+	// +kubebuilder:validation:MaxItems=8
+	Secrets []SecretMount `json:"secrets,omitempty"`
 	// ArtifactPath is the file the build writes, under /artifacts (the
 	// per-revision volume): a signed enclave, a Gramine .sig, an .sgxs stream.
 	// +kubebuilder:validation:Pattern=`^/artifacts/[^\s]+$`
@@ -239,6 +244,14 @@ type BuildSpec struct {
 	// Storage is the per-revision artifact volume.
 	// +optional
 	Storage StorageSpec `json:"storage,omitempty"`
+}
+
+// SecretMount mounts a Secret of the namespace read-only.
+type SecretMount struct {
+	// +kubebuilder:validation:MinLength=1
+	Name string `json:"name"`
+	// +kubebuilder:validation:Pattern=`^/[^\s]*$`
+	MountPath string `json:"mountPath"`
 }
 
 // SourceSpec says where the build's source comes from; at most one is set.

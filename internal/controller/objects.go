@@ -237,6 +237,12 @@ func (r *Reconciler) buildJob(a *v1.EnclaveApp, rev string) *batchv1.Job {
 			}
 			mounts = append(mounts, corev1.VolumeMount{Name: "source", MountPath: sourceDir})
 		}
+		for i, sm := range b.Secrets {
+			vn := fmt.Sprintf("secret-%d", i)
+			spec.Volumes = append(spec.Volumes, corev1.Volume{Name: vn, VolumeSource: corev1.VolumeSource{
+				Secret: &corev1.SecretVolumeSource{SecretName: sm.Name}}})
+			mounts = append(mounts, corev1.VolumeMount{Name: vn, MountPath: sm.MountPath, ReadOnly: true})
+		}
 		sel, res := sgxPlacement(a, b.NodeSelector, b.Resources)
 		spec.NodeSelector, spec.Tolerations = sel, b.Tolerations
 		spec.InitContainers = append(spec.InitContainers, corev1.Container{
