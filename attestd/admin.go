@@ -311,7 +311,6 @@ func (s *Server) handleRotateSigningKey(w http.ResponseWriter, r *http.Request) 
 	now := s.now()
 	next, err := rotateKeySet(r.Context(), s.keys, cur, now)
 	if next == nil && errors.Is(err, errKeySetChanged) {
-		s.metrics.storeConflicts.WithLabelValues("signing-key-rotate").Inc()
 		return s.done("rotate-signing-key", apiErrorf(http.StatusConflict, CodeConflict,
 			"signing key not rotated: another replica changed the signing keys since this one loaded them (this replica signs with %s); retry", cur.KeyID()))
 	}

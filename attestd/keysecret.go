@@ -222,7 +222,8 @@ func (f *keyFollower) consume(ctx context.Context, w watch.Interface, rv string,
 				}
 				f.ok()
 			case watch.Deleted:
-				f.fail(fmt.Errorf("attestd: Secret %s/%s was deleted; this replica keeps signing with the keys it holds", f.ks.ns, f.ks.name))
+				f.restore(ctx)
+				return "" // re-read what was restored (by this or another replica)
 			case watch.Error:
 				f.fail(fmt.Errorf("attestd: watching Secret %s/%s: %v", f.ks.ns, f.ks.name, apierrors.FromObject(ev.Object)))
 				return "" // e.g. 410 Gone: re-read, then watch again
@@ -239,6 +240,27 @@ func metaAccessor(obj any) (string, error) {
 	return m.GetResourceVersion(), nil
 }
 
+// restore recreates a deleted Secret from the key set this replica holds, so
+// that replicas keep agreeing (a new key would need a rotation, which keeps
+// the next key published first). When another replica restores it first,
+// the Create fails and the follower reads theirs.
+func (f *keyFollower) restore(ctx context.Context) {
+	cur := f.current()
+	if cur == nil || cur.stored == nil {
+		f.fail(fmt.Errorf("attestd: Secret %s/%s was deleted and this replica holds no stored key set to restore", f.ks.ns, f.ks.name))
+		return
+	}
+	_, _, err := f.ks.write(ctx, cur.stored, keyBlobs{}, "")
+	switch {
+	case errors.Is(err, errKeySetChanged):
+		f.log.Info("signing-key Secret was deleted; another replica restored it", "secret", f.ks.ns+"/"+f.ks.name)
+	case err != nil:
+		f.fail(fmt.Errorf("attestd: Secret %s/%s was deleted; restoring it: %w", f.ks.ns, f.ks.name, err))
+	default:
+		f.log.Warn("signing-key Secret was deleted; restored it from the keys this replica holds", "secret", f.ks.ns+"/"+f.ks.name, "kid", cur.KeyID())
+	}
+}
+
 // refresh reads the Secret and installs it; it returns its version.
 func (f *keyFollower) refresh(ctx context.Context) (string, error) {
 	have, rv, err := f.ks.read(ctx)
@@ -246,7 +268,8 @@ func (f *keyFollower) refresh(ctx context.Context) (string, error) {
 		return "", err
 	}
 	if rv == "" {
-		return "", fmt.Errorf("attestd: Secret %s/%s does not exist; this replica keeps signing with the keys it holds", f.ks.ns, f.ks.name)
+		f.restore(ctx)
+		return "", fmt.Errorf("attestd: Secret %s/%s did not exist; restored from this replica's keys unless another replica did", f.ks.ns, f.ks.name)
 	}
 	f.install(have, rv)
 	return rv, nil
