@@ -4,7 +4,7 @@ GO ?= go
 VERSION ?= 0.1.0
 export SGXOPS_CORPUS ?= $(abspath ../shared/corpus)
 
-.PHONY: all build demo test test-deps vet fmt-check lint fuzz bench load generate manifests images clean
+.PHONY: all build demo test test-deps vet fmt-check lint fuzz bench load generate manifests images e2e clean
 
 all: build
 
@@ -15,15 +15,28 @@ build:
 demo:
 	$(GO) run ./cmd/sgxops demo
 
-## test: every test, including the JS interop tests (installs their npm packages first),
-## the fuzz targets, and the attestd load harness (prints its figures; fails on failed requests).
+## test: every test: unit, corpus, JS interop, envtest (a real kube-apiserver + etcd), Helm chart checks,
+## the fuzz targets, the attestd load harness (prints its figures; fails on failed requests), and the
+## real-cluster E2E (make e2e; skipped loudly without root). Installs what the tests need first (test-deps);
+## the Kubernetes tests are required here (SGXOPS_REQUIRE_K8S=1): they fail rather than skip.
+T := ./scripts/timed.sh
 test: test-deps
-	$(GO) test -count=1 -timeout 30m ./...
-	$(MAKE) fuzz
-	$(GO) run ./cmd/attestd-load
+	KUBEBUILDER_ASSETS=$$(./scripts/k8s/install-control-plane.sh) HELM=$$(./scripts/install-tools.sh helm)/helm \
+	SGXOPS_REQUIRE_K8S=1 $(T) "go test ./..." $(GO) test -count=1 -timeout 40m ./...
+	$(T) fuzz $(MAKE) fuzz
+	$(T) "attestd load harness" $(GO) run ./cmd/attestd-load
+	$(T) e2e $(MAKE) e2e
 
+## test-deps: npm packages of the interop tests, kube-apiserver + etcd + kubectl for envtest (built from the
+## module proxy once, 9-20 min cold), helm and controller-gen (built once); all cached and idempotent.
 test-deps:
-	./scripts/install-test-deps.sh
+	$(T) "test deps: npm" ./scripts/install-test-deps.sh
+	$(T) "test deps: kube-apiserver, etcd" ./scripts/k8s/install-control-plane.sh >/dev/null
+	$(T) "test deps: helm, controller-gen" ./scripts/install-tools.sh >/dev/null
+
+## e2e: the whole story in a real single-node Kubernetes cluster on this machine (root; see scripts/e2e.sh).
+e2e:
+	VERSION=$(VERSION) ./scripts/e2e.sh
 
 vet:
 	$(GO) vet ./...

@@ -36,10 +36,11 @@ func prerequisites(t *testing.T) *env {
 	e := &env{root: root, k8sBin: os.Getenv("K8S_BIN"), helm: os.Getenv("HELM"),
 		images: filepath.Join(root, "bin", "images"), phases: &phaseLog{}}
 	e.system = filepath.Join(e.images, "system")
-	var missing []string
 	if os.Getenv("SGXOPS_E2E") != "1" {
-		missing = append(missing, "SGXOPS_E2E=1 (run `make e2e`)")
+		// go test ./... passes through here; make e2e (scripts/e2e.sh) runs the test for real.
+		t.Skip("the real-cluster E2E runs under `make e2e` (SGXOPS_E2E=1), which installs its prerequisites")
 	}
+	var missing []string
 	if os.Getuid() != 0 {
 		missing = append(missing, "root (the cluster runs kubelet and containerd)")
 	}
