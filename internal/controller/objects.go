@@ -289,9 +289,14 @@ func workDir(b *v1.BuildSpec) string {
 }
 
 // probeArgs is the attestation probe of rev through serviceURL.
-func probeArgs(a *v1.EnclaveApp, bin, appName, rev, serviceURL string, timeout time.Duration) []string {
+// states, when set, replaces the probe's default accepted release states
+// (candidate,active).
+func probeArgs(a *v1.EnclaveApp, bin, appName, rev, serviceURL string, timeout time.Duration, states string) []string {
 	args := []string{bin, "probe", "--service", serviceURL, "--attestd", a.Spec.Attestd.URL,
 		"--app", appName, "--release", rev}
+	if states != "" {
+		args = append(args, "--state", states)
+	}
 	if a.Spec.Attestd.AllowSimulated {
 		args = append(args, "--allow-simulated")
 	}
@@ -366,10 +371,12 @@ func (r *Reconciler) runtimePod(a *v1.EnclaveApp, appName, rev, component string
 			c.VolumeMounts = append(c.VolumeMounts, m)
 		}
 		c.Ports = []corev1.ContainerPort{{Name: "http", ContainerPort: port}}
-		// Ready means "attests as this release", not "accepts TCP".
+		// Ready means "attests as this release", not "accepts TCP". A
+		// draining revision stays ready for its established sessions.
 		c.ReadinessProbe = &corev1.Probe{
 			ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{
-				Command: probeArgs(a, toolsBinary, appName, rev, "http://127.0.0.1:"+strconv.Itoa(int(port)), 8*time.Second)}},
+				Command: probeArgs(a, toolsBinary, appName, rev, "http://127.0.0.1:"+strconv.Itoa(int(port)), 8*time.Second,
+					"candidate,active,draining")}},
 			InitialDelaySeconds: 1, PeriodSeconds: 15, TimeoutSeconds: 10, FailureThreshold: 2,
 		}
 	} else {
@@ -429,7 +436,7 @@ func serviceURL(a *v1.EnclaveApp, rev string) string {
 func (r *Reconciler) testJob(a *v1.EnclaveApp, appName, rev string) *batchv1.Job {
 	c := corev1.Container{
 		Name: "test", Image: r.opts.SgxopsImage,
-		Command:                  probeArgs(a, "/sgxops", appName, rev, serviceURL(a, rev), 30*time.Second),
+		Command:                  probeArgs(a, "/sgxops", appName, rev, serviceURL(a, rev), 30*time.Second, ""),
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 		SecurityContext:          restricted(),
 	}

@@ -70,7 +70,7 @@ func TestRuntimePodContract(t *testing.T) {
 	}
 	c := d.Spec.Template.Spec.Containers[0]
 	want := []string{"/sgxops-tools/sgxops", "probe", "--service", "http://127.0.0.1:8080", "--attestd", "http://attestd:8080",
-		"--app", "aggregate", "--release", "v2", "--allow-simulated", "--attestd-ca", "/sgxops-ca/ca.crt", "--timeout", "8s"}
+		"--app", "aggregate", "--release", "v2", "--state", "candidate,active,draining", "--allow-simulated", "--attestd-ca", "/sgxops-ca/ca.crt", "--timeout", "8s"}
 	if c.ReadinessProbe == nil || !slices.Equal(c.ReadinessProbe.Exec.Command, want) {
 		t.Errorf("readiness probe: %v", c.ReadinessProbe)
 	}
