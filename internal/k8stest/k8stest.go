@@ -90,11 +90,8 @@ func Start() (*Env, error) {
 	if assets == "" {
 		return nil, fmt.Errorf("k8stest: no control-plane binaries (KUBEBUILDER_ASSETS unset and none in the cache); run scripts/k8s/install-control-plane.sh")
 	}
-	sch := k8sruntime.NewScheme()
-	if err := clientgoscheme.AddToScheme(sch); err != nil {
-		return nil, err
-	}
-	if err := sgxopsv1.AddToScheme(sch); err != nil {
+	sch, err := NewScheme()
+	if err != nil {
 		return nil, err
 	}
 	env := &envtest.Environment{
@@ -107,12 +104,33 @@ func Start() (*Env, error) {
 	if err != nil {
 		return nil, fmt.Errorf("k8stest: start API server: %w", err)
 	}
-	c, err := client.New(cfg, client.Options{Scheme: sch})
+	c, err := NewClient(cfg)
 	if err != nil {
 		_ = env.Stop()
 		return nil, err
 	}
 	return &Env{Config: cfg, Client: c, Scheme: sch, env: env}, nil
+}
+
+// NewScheme returns a scheme with the Kubernetes and sgxops types.
+func NewScheme() (*k8sruntime.Scheme, error) {
+	sch := k8sruntime.NewScheme()
+	if err := clientgoscheme.AddToScheme(sch); err != nil {
+		return nil, err
+	}
+	if err := sgxopsv1.AddToScheme(sch); err != nil {
+		return nil, err
+	}
+	return sch, nil
+}
+
+// NewClient returns a client for cfg that knows the Kubernetes and sgxops types.
+func NewClient(cfg *rest.Config) (client.Client, error) {
+	sch, err := NewScheme()
+	if err != nil {
+		return nil, err
+	}
+	return client.New(cfg, client.Options{Scheme: sch})
 }
 
 // Stop stops the API server.

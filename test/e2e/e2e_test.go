@@ -1,0 +1,482 @@
+// Package e2e is the real-cluster end-to-end test (make e2e, as root): a
+// single-node Kubernetes cluster on this machine with real containers, the
+// sgxops images and Helm chart in simulation mode, and the operator rolling
+// the sample service out blue/green. Every check is made from outside the
+// operator: through the Kubernetes API, attestd's admin API, the measurement
+// computed here from the same source, and a client that attests.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	v1 "github.com/sgxops/sgxops/api/v1alpha1"
+	"github.com/sgxops/sgxops/examples/aggregate"
+	"github.com/sgxops/sgxops/internal/k8stest"
+)
+
+// Names the chart and the example fix (README, docs/operations.md).
+const (
+	sysNS       = "sgxops-system"
+	appNS       = "default"
+	appName     = "aggregate"
+	attestdSvc  = "sgxops-attestd"
+	attestdPort = 8080
+	adminSecret = "sgxops-attestd-admin"
+	simSecret   = "sgxops-sim"
+	attestdURL  = "http://sgxops-attestd.sgxops-system.svc:8080"
+	sampleImage = "sgxops.local/sample:0.1.0"
+	appURL      = "http://aggregate.default.svc:8080"
+)
+
+// Extended resources and label a device plugin (Intel's, with NFD) puts on an
+// SGX node; the test advertises them on the single node.
+var sgxNode = struct {
+	label, value string
+	capacity     map[corev1.ResourceName]string
+}{"intel.feature.node.kubernetes.io/sgx", "true",
+	map[corev1.ResourceName]string{"sgx.intel.com/epc": "256Mi", "sgx.intel.com/enclave": "20"}}
+
+func TestE2E(t *testing.T) {
+	e := prerequisites(t)
+	t0 := time.Now()
+	defer func() { t.Logf("phases (total %.0fs):\n%s", time.Since(t0).Seconds(), e.phases) }()
+
+	e.phase(t, "cluster start (etcd, apiserver, kcm, scheduler, containerd, kubelet, kube-proxy, CoreDNS)", func() {
+		out := e.run(t, nil, "scripts/k8s/cluster.sh", "start")
+		e.kubecfg = strings.TrimSpace(out)
+		t.Cleanup(func() { _, _ = e.try(nil, "scripts/k8s/cluster.sh", "stop") })
+	})
+	c := e.client(t)
+	ctx := context.Background()
+	node := strings.TrimSpace(e.kubectl(t, "get", "nodes", "-o", "jsonpath={.items[0].metadata.name}"))
+
+	e.phase(t, "advertise SGX on the node (label + extended resources, as a device plugin does)", func() {
+		e.kubectl(t, "label", "node", node, sgxNode.label+"="+sgxNode.value, "--overwrite")
+		capacity := map[string]string{}
+		for k, v := range sgxNode.capacity {
+			capacity[string(k)] = v
+		}
+		patch, _ := json.Marshal(map[string]any{"status": map[string]any{"capacity": capacity}})
+		e.kubectl(t, "patch", "node", node, "--subresource=status", "--type=merge", "-p", string(patch))
+		eventually(t, 30*time.Second, "allocatable EPC", func() error {
+			var n corev1.Node
+			if err := c.Get(ctx, types.NamespacedName{Name: node}, &n); err != nil {
+				return err
+			}
+			if q := n.Status.Allocatable["sgx.intel.com/epc"]; q.IsZero() {
+				return fmt.Errorf("no sgx.intel.com/epc in allocatable yet")
+			}
+			return nil
+		})
+	})
+
+	e.phase(t, "import images", func() {
+		tars, _ := filepath.Glob(filepath.Join(e.images, "*.tar"))
+		e.run(t, nil, "scripts/k8s/cluster.sh", append([]string{"import"}, tars...)...)
+	})
+
+	bin := t.TempDir()
+	e.phase(t, "build the CLI and the sample client for the host", func() {
+		e.run(t, nil, "go", "build", "-o", bin, "./cmd/sgxops", "./cmd/sgxops-sample")
+	})
+
+	e.phase(t, "install the chart (simulation values, attestd x3 on the Kubernetes store)", func() {
+		e.kubectl(t, "create", "namespace", sysNS)
+		sim := e.run(t, nil, filepath.Join(bin, "sgxops"), "sim", "init", "--output", "secret-yaml",
+			"--secret-name", simSecret, "--namespace", sysNS)
+		e.run(t, []byte(sim), filepath.Join(e.k8sBin, "kubectl"), "apply", "-f", "-")
+		// The app's namespace gets the same platform: the sample's simulated quotes chain to the root attestd trusts.
+		e.run(t, []byte(strings.ReplaceAll(sim, "namespace: "+sysNS, "namespace: "+appNS)),
+			filepath.Join(e.k8sBin, "kubectl"), "apply", "-f", "-")
+		e.run(t, nil, e.helm, "install", "sgxops", "deploy/helm/sgxops", "-n", sysNS,
+			"-f", "deploy/helm/sgxops/values-simulation.yaml", "--set", "attestd.replicas=3",
+			"--wait", "--timeout", "4m", "--kubeconfig", e.kubecfg)
+		for _, d := range []string{"sgxops-attestd", "sgxops-operator"} {
+			e.kubectl(t, "-n", sysNS, "rollout", "status", "deploy/"+d, "--timeout=120s")
+		}
+		ready := e.kubectl(t, "-n", sysNS, "get", "deploy", "sgxops-attestd", "-o", "jsonpath={.status.readyReplicas}")
+		if strings.TrimSpace(ready) != "3" {
+			t.Fatalf("attestd ready replicas = %q, want 3", ready)
+		}
+		tok := e.adminToken(t, c)
+		e.kubectl(t, "-n", appNS, "create", "secret", "generic", "attestd-admin", "--from-literal=token="+tok)
+	})
+
+	att := e.portForward(t, sysNS, "svc/"+attestdSvc, attestdPort)
+	adm := &admin{base: att, token: e.adminToken(t, c)}
+
+	e.phase(t, "rollout v1: build on the SGX node, measure, register, deploy, test, promote", func() {
+		app := e.exampleApp(t)
+		app.Spec.Rollout.DrainGrace = nil // set below, short, for the test's time
+		app.Spec.SGX = v1.SGXSpec{Platform: v1.PlatformIntel, EPC: ptr(resource.MustParse("10Mi"))}
+		if err := c.Create(ctx, app); err != nil {
+			t.Fatal(err)
+		}
+		e.waitActive(t, c, "v1", 5*time.Minute)
+	})
+	e.checkRevision(t, c, adm, "v1", node)
+
+	e.phase(t, "client in a pod: only attestd's URL and the app name", func() {
+		out := e.clientJob(t, "client-v1", []string{"--calls", "2"})
+		if !strings.Contains(out, `"v1": 2`) {
+			t.Fatalf("in-cluster client did not reach v1:\n%s", out)
+		}
+	})
+	e.phase(t, "client on the host through port-forwards, as a person would", func() {
+		svc := e.portForward(t, appNS, "svc/"+appName, 8080)
+		out := e.run(t, nil, filepath.Join(bin, "sgxops-sample"), "client", "--attestd", attestdURL,
+			"--service", appURL, "--allow-simulated", "--values", "10,20,30",
+			"--connect-to", "sgxops-attestd.sgxops-system.svc:8080="+strings.TrimPrefix(att, "http://"),
+			"--connect-to", "aggregate.default.svc:8080="+strings.TrimPrefix(svc, "http://"))
+		var rep struct {
+			Failures int
+			Last     struct {
+				Result  struct{ Sum float64 }
+				Release string
+			}
+		}
+		if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.Failures != 0 || rep.Last.Result.Sum != 60 || rep.Last.Release != "v1" {
+			t.Fatalf("host client: %v\n%s", err, out)
+		}
+	})
+
+	e.phase(t, "rollout v2 while a client attests in a loop; v1 drains, then retires", func() {
+		e.clientJobAsync(t, "client-loop", []string{"--calls", "90", "--interval", "1s"})
+		e.patchApp(t, `{"spec":{"revision":"v2","rollout":{"drainGrace":"20s"}}}`)
+		e.waitActive(t, c, "v2", 5*time.Minute)
+		eventually(t, 60*time.Second, "v1 draining in attestd", func() error { return adm.state("v1", "draining", "retired") })
+		eventually(t, 90*time.Second, "v1 retired in attestd", func() error { return adm.state("v1", "retired") })
+	})
+	e.checkRevision(t, c, adm, "v2", node)
+	e.phase(t, "after the switch: the loop had no failure; a client pinning v1 is refused", func() {
+		out := e.waitJob(t, "client-loop", 3*time.Minute)
+		if !strings.Contains(out, `"failures": 0`) || !strings.Contains(out, `"v2"`) {
+			t.Fatalf("client loop during the rollout:\n%s", out)
+		}
+		if out, err := e.clientJobErr(t, "client-pin-v1", []string{"--release", "v1"}); err == nil {
+			t.Fatalf("a client pinning the retired v1 was accepted:\n%s", out)
+		}
+	})
+
+	e.phase(t, "rollout v3 as a DEBUG enclave: aborted, candidate revoked, traffic stays on v2", func() {
+		app := e.getApp(t, c)
+		args := append(append([]string{}, app.Spec.Runtime.Args...), "--sim-debug")
+		patch, _ := json.Marshal(map[string]any{"spec": map[string]any{"revision": "v3",
+			"runtime": map[string]any{"args": args},
+			"rollout": map[string]any{"timeouts": map[string]any{"start": "45s"}}}})
+		e.patchApp(t, string(patch))
+		eventually(t, 3*time.Minute, "v3 failed", func() error {
+			a := e.getApp(t, c)
+			for _, r := range a.Status.Revisions {
+				if r.Name == "v3" && r.Phase == v1.PhaseFailed {
+					return nil
+				}
+			}
+			return fmt.Errorf("revisions: %+v", a.Status.Revisions)
+		})
+		if err := adm.state("v3", "revoked"); err != nil {
+			t.Fatal(err)
+		}
+		a := e.getApp(t, c)
+		if a.Status.ActiveRevision != "v2" {
+			t.Fatalf("active revision %q after the aborted v3", a.Status.ActiveRevision)
+		}
+		e.checkSelector(t, c, "v2")
+		ev := e.kubectl(t, "-n", appNS, "get", "events", "--field-selector", "involvedObject.name="+appName)
+		if !strings.Contains(ev, "v3") {
+			t.Fatalf("no event about v3:\n%s", ev)
+		}
+		out := e.clientJob(t, "client-after-v3", nil)
+		if !strings.Contains(out, `"v2": 1`) {
+			t.Fatalf("client after the aborted v3:\n%s", out)
+		}
+	})
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// client returns a controller-runtime client for the cluster.
+func (e *env) client(t *testing.T) client.Client {
+	t.Helper()
+	cfg, err := clientcmd.BuildConfigFromFlags("", e.kubecfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := k8stest.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env
+}
+
+func (e *env) adminToken(t *testing.T, c client.Client) string {
+	t.Helper()
+	var s corev1.Secret
+	if err := c.Get(context.Background(), types.NamespacedName{Namespace: sysNS, Name: adminSecret}, &s); err != nil {
+		t.Fatal(err)
+	}
+	tok := strings.TrimSpace(string(s.Data["token"]))
+	if tok == "" {
+		t.Fatalf("secret %s has no token", adminSecret)
+	}
+	return tok
+}
+
+// exampleApp reads deploy/examples/aggregate-bluegreen.yaml.
+func (e *env) exampleApp(t *testing.T) *v1.EnclaveApp {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(e.root, "deploy", "examples", "aggregate-bluegreen.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var app v1.EnclaveApp
+	if err := yaml.UnmarshalStrict(b, &app); err != nil {
+		t.Fatal(err)
+	}
+	if app.Spec.Revision != "v1" || app.Name != appName {
+		t.Fatalf("example is %s at %s, want %s at v1", app.Name, app.Spec.Revision, appName)
+	}
+	app.Namespace = appNS
+	return &app
+}
+
+func (e *env) getApp(t *testing.T, c client.Client) *v1.EnclaveApp {
+	t.Helper()
+	var a v1.EnclaveApp
+	if err := c.Get(context.Background(), types.NamespacedName{Namespace: appNS, Name: appName}, &a); err != nil {
+		t.Fatal(err)
+	}
+	return &a
+}
+
+func (e *env) patchApp(t *testing.T, patch string) {
+	t.Helper()
+	e.kubectl(t, "-n", appNS, "patch", "enclaveapp", appName, "--type=merge", "-p", patch)
+}
+
+func (e *env) waitActive(t *testing.T, c client.Client, rev string, timeout time.Duration) {
+	t.Helper()
+	eventually(t, timeout, "active revision "+rev, func() error {
+		a := e.getApp(t, c)
+		for _, r := range a.Status.Revisions {
+			if r.Phase == v1.PhaseFailed {
+				return fmt.Errorf("revision %s failed: %s", r.Name, r.Message)
+			}
+		}
+		if a.Status.ActiveRevision != rev {
+			return fmt.Errorf("active %q candidate %q revisions %+v", a.Status.ActiveRevision, a.Status.CandidateRevision, a.Status.Revisions)
+		}
+		return nil
+	})
+}
+
+// checkRevision checks a promoted revision from outside the operator: the
+// build ran on the SGX node with EPC, the Secret holds the MRENCLAVE computed
+// here from the same source, attestd has it active, and the stable Service
+// selects it.
+func (e *env) checkRevision(t *testing.T, c client.Client, adm *admin, rev, node string) {
+	t.Helper()
+	m, err := aggregate.Measure(rev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("%x", m.MREnclave)
+	ctx := context.Background()
+	var s corev1.Secret
+	if err := c.Get(ctx, types.NamespacedName{Namespace: appNS, Name: appName + "-" + rev + "-measurement"}, &s); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(s.Data["mrenclave"]); got != want {
+		t.Fatalf("secret MRENCLAVE %q, want %q (measured here from the same source)", got, want)
+	}
+	var pods corev1.PodList
+	if err := c.List(ctx, &pods, client.InNamespace(appNS), client.MatchingLabels{"job-name": appName + "-" + rev + "-build"}); err != nil {
+		t.Fatal(err)
+	}
+	if len(pods.Items) == 0 {
+		t.Fatalf("no build pod for %s", rev)
+	}
+	for _, p := range pods.Items {
+		if p.Spec.NodeName != node || p.Spec.NodeSelector[sgxNode.label] != sgxNode.value {
+			t.Fatalf("build pod %s on %q with selector %v", p.Name, p.Spec.NodeName, p.Spec.NodeSelector)
+		}
+		found := false
+		for _, ct := range append(p.Spec.InitContainers, p.Spec.Containers...) {
+			if _, ok := ct.Resources.Requests["sgx.intel.com/epc"]; ok {
+				found = true
+			}
+		}
+		if !found {
+			t.Fatalf("build pod %s requests no EPC", p.Name)
+		}
+	}
+	r, err := adm.get(rev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.State != "active" || !strings.EqualFold(r.MREnclave, want) {
+		t.Fatalf("attestd has %s/%s as %s with %s, want active with %s", appName, rev, r.State, r.MREnclave, want)
+	}
+	e.checkSelector(t, c, rev)
+}
+
+// checkSelector checks that the stable Service selects only rev's pods.
+func (e *env) checkSelector(t *testing.T, c client.Client, rev string) {
+	t.Helper()
+	var svc corev1.Service
+	if err := c.Get(context.Background(), types.NamespacedName{Namespace: appNS, Name: appName}, &svc); err != nil {
+		t.Fatal(err)
+	}
+	var pods corev1.PodList
+	if err := c.List(context.Background(), &pods, client.InNamespace(appNS), client.MatchingLabels(svc.Spec.Selector)); err != nil {
+		t.Fatal(err)
+	}
+	if len(pods.Items) == 0 {
+		t.Fatalf("stable Service selector %v selects no pod", svc.Spec.Selector)
+	}
+	for _, p := range pods.Items {
+		if !podRunsRevision(p, rev) {
+			t.Fatalf("stable Service selects pod %s, which does not run %s", p.Name, rev)
+		}
+	}
+}
+
+func podRunsRevision(p corev1.Pod, rev string) bool {
+	for _, ct := range p.Spec.Containers {
+		for _, ev := range ct.Env {
+			if ev.Name == "SGXOPS_REVISION" && ev.Value == rev {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// clientJob runs the sample client as a Job in the app's namespace and
+// returns its output; it fails the test when the client fails.
+func (e *env) clientJob(t *testing.T, name string, extra []string) string {
+	t.Helper()
+	out, err := e.clientJobErr(t, name, extra)
+	if err != nil {
+		t.Fatalf("client job %s: %v\n%s", name, err, out)
+	}
+	return out
+}
+
+func (e *env) clientJobErr(t *testing.T, name string, extra []string) (string, error) {
+	t.Helper()
+	e.clientJobAsync(t, name, extra)
+	return e.waitJobErr(t, name, 3*time.Minute)
+}
+
+// clientJobAsync creates the client Job; waitJob waits for it.
+func (e *env) clientJobAsync(t *testing.T, name string, extra []string) {
+	t.Helper()
+	args := append([]string{"client", "--attestd", attestdURL, "--service", appURL, "--allow-simulated"}, extra...)
+	job := map[string]any{
+		"apiVersion": "batch/v1", "kind": "Job",
+		"metadata": map[string]any{"name": name, "namespace": appNS},
+		"spec": map[string]any{"backoffLimit": 0, "template": map[string]any{"spec": map[string]any{
+			"restartPolicy": "Never",
+			"containers": []any{map[string]any{"name": "client", "image": sampleImage, "imagePullPolicy": "IfNotPresent",
+				"command": []string{"/sgxops-sample"}, "args": args}},
+		}}},
+	}
+	b, _ := json.Marshal(job)
+	e.run(t, b, filepath.Join(e.k8sBin, "kubectl"), "apply", "-f", "-")
+}
+
+func (e *env) waitJob(t *testing.T, name string, timeout time.Duration) string {
+	t.Helper()
+	out, err := e.waitJobErr(t, name, timeout)
+	if err != nil {
+		t.Fatalf("job %s: %v\n%s", name, err, out)
+	}
+	return out
+}
+
+// waitJobErr waits for the Job to finish and returns its pod's log; err is
+// non-nil when the Job failed.
+func (e *env) waitJobErr(t *testing.T, name string, timeout time.Duration) (string, error) {
+	t.Helper()
+	var status string
+	eventually(t, timeout, "job "+name, func() error {
+		out, err := e.kubectlTry("-n", appNS, "get", "job", name, "-o",
+			`jsonpath={range .status.conditions[?(@.status=="True")]}{.type}{" "}{end}`)
+		if err != nil {
+			return err
+		}
+		switch {
+		case strings.Contains(out, "Complete"):
+			status = "Complete"
+		case strings.Contains(out, "Failed"):
+			status = "Failed"
+		default:
+			return fmt.Errorf("conditions %q", out)
+		}
+		return nil
+	})
+	logs, _ := e.kubectlTry("-n", appNS, "logs", "job/"+name)
+	if status != "Complete" {
+		return logs, fmt.Errorf("job %s failed", name)
+	}
+	return logs, nil
+}
+
+// admin reads attestd's admin API through a port-forward.
+type admin struct{ base, token string }
+
+type releaseView struct {
+	App, Name, State string
+	MREnclave        string `json:"mrenclave"`
+}
+
+func (a *admin) get(rev string) (*releaseView, error) {
+	req, _ := http.NewRequest(http.MethodGet, a.base+"/admin/v1/releases/"+appName+"/"+rev, nil)
+	req.Header.Set("Authorization", "Bearer "+a.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("attestd: GET release %s: %d %s", rev, resp.StatusCode, bytes.TrimSpace(b))
+	}
+	var v releaseView
+	if err := json.Unmarshal(b, &v); err != nil {
+		return nil, fmt.Errorf("attestd: %w: %s", err, b)
+	}
+	return &v, nil
+}
+
+// state checks that rev is in one of the states.
+func (a *admin) state(rev string, states ...string) error {
+	v, err := a.get(rev)
+	if err != nil {
+		return err
+	}
+	for _, s := range states {
+		if v.State == s {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s/%s is %s, want %v", appName, rev, v.State, states)
+}
