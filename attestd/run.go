@@ -122,7 +122,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Running, error) 
 	}
 	var follower *keyFollower
 	if cl != nil {
-		follower = &keyFollower{ks: cl.keys, issuer: cfg.Issuer, now: now, log: log}
+		// The keys were just read from the Secret: in sync until proven otherwise.
+		follower = &keyFollower{ks: cl.keys, issuer: cfg.Issuer, now: now, log: log, synced: now()}
 		opts.KeysReady = follower.check
 	}
 	srv, err := New(opts)

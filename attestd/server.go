@@ -319,6 +319,9 @@ func (s *Server) followSigningKey(k *SigningKey) {
 // server keeps answering everything else.
 func (s *Server) StartDraining() { s.draining.Store(true) }
 
+// readyzStoreTimeout bounds the store check of /readyz.
+const readyzStoreTimeout = 2 * time.Second
+
 // handleReadyz is ready only with a signing key (following the shared copy
 // in cluster mode), a reachable store in sync, usable collateral, and no
 // shutdown under way.
@@ -336,11 +339,14 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) error {
 			reasons = append(reasons, "signing keys: "+trimPrefix(err.Error()))
 		}
 	}
+	// A probe must answer quickly even when the store hangs.
+	ctx, cancel := context.WithTimeout(r.Context(), readyzStoreTimeout)
+	defer cancel()
 	if s.storeOK != nil {
-		if err := s.storeOK(r.Context()); err != nil {
+		if err := s.storeOK(ctx); err != nil {
 			reasons = append(reasons, "store: "+err.Error())
 		}
-	} else if _, err := s.reg.AuditHead(r.Context()); err != nil {
+	} else if _, err := s.reg.AuditHead(ctx); err != nil {
 		reasons = append(reasons, "store: "+err.Error())
 	}
 	if s.collReady != nil {

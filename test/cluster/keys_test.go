@@ -6,6 +6,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -452,4 +455,101 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestClusterReadiness: a replica whose API server connection is cut is not
+// ready (the store is unreachable) but stays live; when the connection comes
+// back it is ready again. The cut is a TCP forwarder between the replica and
+// the API server that stops forwarding.
+func TestClusterReadiness(t *testing.T) {
+	c := newCluster(t)
+	fw := newForwarder(t, env.Config.Host)
+	c.kubeconfig = c.writeKubeconfigFor(fw.url())
+	r := c.start("a")
+	ready := func() (int, string) { st, b := r.get("/readyz"); return st, string(b) }
+	if st, b := ready(); st != 200 {
+		t.Fatalf("readyz %d %s", st, b)
+	}
+	fw.cut(true)
+	down, ok := waitFor(30*time.Second, func() bool { st, _ := ready(); return st == 503 })
+	if !ok {
+		t.Fatal("still ready with the API server unreachable")
+	}
+	st, b := ready()
+	if !strings.Contains(b, "store") {
+		t.Fatalf("readyz %d %s: want the store named", st, b)
+	}
+	if st, _ := r.get("/livez"); st != 200 {
+		t.Fatalf("livez %d with the store unreachable", st)
+	}
+	fw.cut(false)
+	up, ok := waitFor(60*time.Second, func() bool { st, _ := ready(); return st == 200 })
+	if !ok {
+		st, b := ready()
+		t.Fatalf("not ready again after the API server came back: %d %s", st, b)
+	}
+	t.Logf("MEASURED: not ready %v after the API server became unreachable, ready again %v after it came back", down, up)
+}
+
+// forwarder forwards TCP connections to an address until cut.
+type forwarder struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	down   bool
+	conns  []net.Conn
+}
+
+func newForwarder(t *testing.T, host string) *forwarder {
+	t.Helper()
+	u, err := url.Parse(host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &forwarder{ln: ln, target: u.Host}
+	t.Cleanup(func() { ln.Close(); f.cut(true) })
+	go func() {
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			f.mu.Lock()
+			if f.down {
+				f.mu.Unlock()
+				in.Close()
+				continue
+			}
+			out, err := net.Dial("tcp", f.target)
+			if err != nil {
+				f.mu.Unlock()
+				in.Close()
+				continue
+			}
+			f.conns = append(f.conns, in, out)
+			f.mu.Unlock()
+			go func() { _, _ = io.Copy(out, in); out.Close() }()
+			go func() { _, _ = io.Copy(in, out); in.Close() }()
+		}
+	}()
+	return f
+}
+
+func (f *forwarder) url() string { return "https://" + f.ln.Addr().String() }
+
+// cut stops forwarding (closing open connections) or resumes it.
+func (f *forwarder) cut(down bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.down = down
+	if down {
+		for _, c := range f.conns {
+			c.Close()
+		}
+		f.conns = nil
+	}
 }

@@ -145,14 +145,18 @@ func (c *cluster) write(name string, b []byte, mode os.FileMode) string {
 
 // writeKubeconfig writes the envtest API server's credentials as a
 // kubeconfig, the way replicas outside the cluster reach it.
-func (c *cluster) writeKubeconfig() string {
+func (c *cluster) writeKubeconfig() string { return c.writeKubeconfigFor(env.Config.Host) }
+
+// writeKubeconfigFor writes a kubeconfig for the API server at server
+// (e.g. through a forwarder).
+func (c *cluster) writeKubeconfigFor(server string) string {
 	rc := env.Config
 	kc := clientcmdapi.NewConfig()
-	kc.Clusters["envtest"] = &clientcmdapi.Cluster{Server: rc.Host, CertificateAuthorityData: rc.CAData}
+	kc.Clusters["envtest"] = &clientcmdapi.Cluster{Server: server, CertificateAuthorityData: rc.CAData}
 	kc.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: rc.CertData, ClientKeyData: rc.KeyData, Token: rc.BearerToken}
 	kc.Contexts["envtest"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "admin", Namespace: c.ns}
 	kc.CurrentContext = "envtest"
-	p := filepath.Join(c.dir, "kubeconfig")
+	p := filepath.Join(c.dir, fmt.Sprintf("kubeconfig-%d", time.Now().UnixNano()))
 	if err := clientcmd.WriteToFile(*kc, p); err != nil {
 		c.t.Fatal(err)
 	}
