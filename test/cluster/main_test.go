@@ -164,10 +164,12 @@ func (c *cluster) writeKubeconfigFor(server string) string {
 }
 
 // flags are a replica's command line.
-func (c *cluster) flags(listen, dataDir string) []string {
+func (c *cluster) flags(listen, dataDir string) []string { return c.flagsNS(listen, dataDir, c.ns) }
+
+func (c *cluster) flagsNS(listen, dataDir, ns string) []string {
 	return []string{"--listen", listen, "--insecure-http", "--issuer", c.issuer, "--data-dir", dataDir,
 		"--pcs", c.pcs.URL, "--insecure-simulation-root", c.rootFile,
-		"--store", "kubernetes", "--store-namespace", c.ns, "--kubeconfig", c.kubeconfig,
+		"--store", "kubernetes", "--store-namespace", ns, "--kubeconfig", c.kubeconfig,
 		"--admin-token-file", c.tokenFile, "--shutdown-delay", "0s", "--log-level", "info"}
 }
 
@@ -181,8 +183,11 @@ func (c *cluster) start(name string) *replica {
 	return r
 }
 
-func (c *cluster) tryStart(name string) (*replica, error) {
-	cfg, err := attestd.ParseFlags(c.flags("127.0.0.1:0", filepath.Join(c.dir, name)), io.Discard)
+func (c *cluster) tryStart(name string) (*replica, error) { return c.tryStartNS(name, c.ns) }
+
+// tryStartNS starts an in-process replica on the store in namespace ns.
+func (c *cluster) tryStartNS(name, ns string) (*replica, error) {
+	cfg, err := attestd.ParseFlags(c.flagsNS("127.0.0.1:0", filepath.Join(c.dir, name), ns), io.Discard)
 	if err != nil {
 		return nil, err
 	}
