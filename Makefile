@@ -69,6 +69,13 @@ manifests:
 	$$cg object paths=./api/... && \
 	$$cg crd paths=./api/... output:crd:artifacts:config=config/crd/bases && \
 	if [ -d internal/controller ]; then $$cg rbac:roleName=sgxops-operator paths=./internal/controller/... output:rbac:artifacts:config=config/rbac; fi
+	$(MAKE) chart-manifests
+
+## chart-manifests: copy the generated CRDs and operator RBAC into the Helm chart (test/chart checks they match).
+CHART := deploy/helm/sgxops
+chart-manifests:
+	rm -f $(CHART)/crds/*.yaml && cp config/crd/bases/*.yaml $(CHART)/crds/
+	cp config/rbac/role.yaml $(CHART)/files/operator-role.yaml
 
 ## images: OCI image tarballs bin/images/{attestd,operator,sgxops,sample}.tar, tagged sgxops.local/NAME:$(VERSION),
 ## built without Docker or a registry (cmd/sgxops-images); reproducible (SOURCE_DATE_EPOCH or the commit time).
