@@ -36,6 +36,7 @@ func run(args []string) error {
 	metricsAddr := fl.String("metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint (0 disables it)")
 	probeAddr := fl.String("health-probe-bind-address", ":8081", "address of /healthz and /readyz")
 	namespace := fl.String("namespace", "", "watch only this namespace (default: all)")
+	leNamespace := fl.String("leader-election-namespace", "", "namespace of the leader-election Lease (default: the operator's own, in a cluster)")
 	image := fl.String("sgxops-image", controller.DefaultSgxopsImage, "image with /sgxops, run in build, probe and test containers")
 	logLevel := fl.String("log-level", "info", "log level: debug, info, warn, error")
 	if err := fl.Parse(args); err != nil {
@@ -66,6 +67,7 @@ func run(args []string) error {
 		HealthProbeBindAddress:        *probeAddr,
 		LeaderElection:                *leaderElect,
 		LeaderElectionID:              "sgxops-operator.sgxops.io",
+		LeaderElectionNamespace:       *leNamespace,
 		LeaderElectionReleaseOnCancel: true,
 	})
 	if err != nil {

@@ -517,7 +517,8 @@ func (x *run) fail(ctx context.Context, rs *v1.RevisionStatus, condType, reason,
 	return nil
 }
 
-// cleanup removes rev's Deployment and Service, and its Jobs when jobs.
+// cleanup removes rev's Deployment and Service, and when jobs (the revision
+// is retired) its Jobs and artifact claim too.
 func (x *run) cleanup(ctx context.Context, rev string, jobs bool) error {
 	a := x.app
 	if err := x.remove(ctx, &appsv1.Deployment{}, deploymentName(a.Name, rev)); err != nil {
@@ -531,6 +532,9 @@ func (x *run) cleanup(ctx context.Context, rev string, jobs bool) error {
 			if err := x.remove(ctx, &batchv1.Job{}, n); err != nil {
 				return err
 			}
+		}
+		if err := x.remove(ctx, &corev1.PersistentVolumeClaim{}, pvcName(a.Name, rev)); err != nil {
+			return err
 		}
 	}
 	return nil

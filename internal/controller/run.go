@@ -133,8 +133,8 @@ func (x *run) remove(ctx context.Context, obj client.Object, name string) error 
 	if err != nil || !ok {
 		return err
 	}
-	if !metav1.IsControlledBy(obj, x.app) {
-		return nil
+	if !metav1.IsControlledBy(obj, x.app) || obj.GetDeletionTimestamp() != nil {
+		return nil // not ours, or already going
 	}
 	err = x.r.client.Delete(ctx, obj, client.PropagationPolicy(metav1.DeletePropagationBackground))
 	if client.IgnoreNotFound(err) != nil {
