@@ -4,7 +4,7 @@ GO ?= go
 VERSION ?= 0.1.0
 export SGXOPS_CORPUS ?= $(abspath ../shared/corpus)
 
-.PHONY: all build demo test test-deps vet fmt-check lint fuzz bench load generate manifests images e2e clean
+.PHONY: all build demo test test-deps vet fmt-check lint fuzz bench load generate manifests chart-manifests images e2e clean
 
 all: build
 

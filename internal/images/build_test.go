@@ -21,8 +21,9 @@ func repoRoot(t *testing.T) string {
 }
 
 // TestBuildReproducible builds the images twice into two directories and
-// compares digests and tarball bytes, then reads one back as ctr would: by
-// its tag from the tarball.
+// compares digests and tarball bytes, then reads them back as ctr does. The
+// binaries embed the VCS state, so a file edited in the checkout between the
+// two builds (someone working in it) makes them differ: run it on a quiet tree.
 func TestBuildReproducible(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binaries (a minute cold)")
