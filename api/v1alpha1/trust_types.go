@@ -205,6 +205,11 @@ type AttestdIntent struct {
 	Releases           []AttestdReleaseSpec           `json:"releases,omitempty"`
 	Policies           []AttestdPolicySpec            `json:"policies,omitempty"`
 	PolicyCertificates *AttestdPolicyCertificatesSpec `json:"policyCertificates,omitempty"`
+	// Previous maps the "kind/name" of every object written to the digest it
+	// replaced ("" when the object is new), so that an object still behind
+	// the intent is told apart from one changed by hand.
+	// +mapType=atomic
+	Previous map[string]string `json:"previous,omitempty"`
 	// Entries are appended to the segment starting at Segment.
 	Entries []AttestdAuditEntry `json:"entries,omitempty"`
 	Segment int64               `json:"segment,omitempty"`

@@ -160,6 +160,13 @@ func (in *AttestdIntent) DeepCopyInto(out *AttestdIntent) {
 		*out = new(AttestdPolicyCertificatesSpec)
 		(*in).DeepCopyInto(*out)
 	}
+	if in.Previous != nil {
+		in, out := &in.Previous, &out.Previous
+		*out = make(map[string]string, len(*in))
+		for key, val := range *in {
+			(*out)[key] = val
+		}
+	}
 	if in.Entries != nil {
 		in, out := &in.Entries, &out.Entries
 		*out = make([]AttestdAuditEntry, len(*in))

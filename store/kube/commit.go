@@ -61,6 +61,7 @@ func (s *Store) commit(ctx context.Context, ch store.Change) (store.Committed, e
 	}
 	id := newID()
 	var lastRev, firstRev int64 = -1, -1
+	var moved *errMoved
 	for attempt := range maxCommitAttempts {
 		if attempt > 0 {
 			if err := backoff(ctx, attempt); err != nil {
@@ -75,6 +76,10 @@ func (s *Store) commit(ctx context.Context, ch store.Change) (store.Committed, e
 			firstRev = l.Spec.Revision
 		}
 		lastRev = l.Spec.Revision
+		if moved != nil && l.Spec.Revision < moved.rev {
+			return store.Committed{}, &EditError{Kind: moved.kind, Namespace: s.ns, Name: moved.name, Reason: ReasonRevision,
+				Detail: fmt.Sprintf("object at %d, ledger at %d", moved.rev, l.Spec.Revision)}
+		}
 		// The previous commit must be materialized before its intent is
 		// replaced: the ledger keeps only the last one.
 		if err := s.rollForward(ctx, l); err != nil {
@@ -82,7 +87,6 @@ func (s *Store) commit(ctx context.Context, ch store.Change) (store.Committed, e
 		}
 		tx := newTxn(ctx, newSnapshot(s, l))
 		c, err := store.ApplyChange(tx, ch)
-		var moved *errMoved
 		if errors.As(err, &moved) {
 			continue
 		}
@@ -229,11 +233,15 @@ func (t *txn) ledger(id string, c store.Committed) (*v1.AttestdLedger, error) {
 	if sp.Objects == nil {
 		sp.Objects = map[string]string{}
 	}
-	in := &v1.AttestdIntent{ID: id, Revision: rev}
+	in := &v1.AttestdIntent{ID: id, Revision: rev, Previous: map[string]string{}}
+	set := func(key, d string) {
+		in.Previous[key] = sp.Objects[key]
+		sp.Objects[key] = d
+	}
 	for _, name := range sortedKeys(t.rels) {
 		spec := releaseSpec(t.rels[name])
 		in.Releases = append(in.Releases, spec)
-		sp.Objects[prefixRelease+name] = digest(&spec)
+		set(prefixRelease+name, digest(&spec))
 	}
 	for _, typ := range sortedKeys(t.pols) {
 		key := prefixPolicy + policyName(typ)
@@ -244,12 +252,12 @@ func (t *txn) ledger(id string, c store.Committed) (*v1.AttestdLedger, error) {
 			continue // resetting a policy that was never set
 		}
 		in.Policies = append(in.Policies, spec)
-		sp.Objects[key] = digest(&spec)
+		set(key, digest(&spec))
 	}
 	if t.certs != nil {
 		spec := certsSpec(*t.certs)
 		in.PolicyCertificates = &spec
-		sp.Objects[keyCerts] = digest(&spec)
+		set(keyCerts, digest(&spec))
 	}
 	if n := len(c.Entries); n > 0 {
 		var size int64

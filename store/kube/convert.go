@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"time"
+	"unicode/utf8"
 
 	v1 "github.com/sgxops/sgxops/api/v1alpha1"
 	"github.com/sgxops/sgxops/audit"
@@ -156,6 +157,16 @@ type auditJSON struct {
 // 64 lowercase hex characters, RFC 3339 time, the entry's form); it does not
 // verify the hash (audit.Verify does).
 func entryFrom(s v1.AttestdAuditEntry) (audit.Entry, error) {
+	// encoding/json would replace invalid UTF-8 silently.
+	strs := []string{s.Time, s.Actor, s.Action, s.App, s.Release, s.PrevHash, s.Hash}
+	for k, v := range s.Details {
+		strs = append(strs, k, v)
+	}
+	for _, v := range strs {
+		if !utf8.ValidString(v) {
+			return audit.Entry{}, fmt.Errorf("kube: audit entry %d: invalid UTF-8: %w", s.Seq, audit.ErrMalformed)
+		}
+	}
 	b, err := json.Marshal(auditJSON(s))
 	if err != nil {
 		return audit.Entry{}, err

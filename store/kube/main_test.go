@@ -2,6 +2,7 @@ package kube_test
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"sync/atomic"
@@ -21,7 +22,13 @@ import (
 // tests; nil without control-plane binaries (tests then skip).
 var env *k8stest.Env
 
-func TestMain(m *testing.M) { os.Exit(k8stest.Main(m, &env)) }
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if f := flag.Lookup("test.fuzz"); f != nil && f.Value.String() != "" {
+		os.Exit(m.Run()) // fuzz targets need no API server (and each worker would start one)
+	}
+	os.Exit(k8stest.Main(m, &env))
+}
 
 var nsCounter atomic.Int64
 

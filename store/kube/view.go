@@ -66,7 +66,7 @@ func resolve[S any](sn *snapshot, kind, name, key string, stored *S, storedRev i
 		return spec, false, sn.edit(kind, name, ReasonCreated, "the ledger does not record it")
 	case stored != nil && digest(stored) == want:
 		return *stored, true, nil
-	case intent != nil && (stored == nil || storedRev < sn.intentRev):
+	case intent != nil && behind(sn, key, stored, storedRev):
 		sn.usedIntent = true
 		return *intent, true, nil
 	case stored != nil && storedRev > sn.rev:
@@ -75,6 +75,17 @@ func resolve[S any](sn *snapshot, kind, name, key string, stored *S, storedRev i
 		return spec, false, sn.edit(kind, name, ReasonDeleted, "the ledger records it")
 	}
 	return spec, false, sn.edit(kind, name, ReasonChanged, fmt.Sprintf("its content (revision %d) does not match the digest in the ledger", storedRev))
+}
+
+// behind reports whether stored is what the intent replaced (absent, or at
+// an older revision with the digest the intent recorded), so the intent is
+// not yet materialized.
+func behind[S any](sn *snapshot, key string, stored *S, storedRev int64) bool {
+	prev := sn.l.Spec.Intent.Previous[key]
+	if stored == nil {
+		return prev == ""
+	}
+	return storedRev < sn.intentRev && digest(stored) == prev
 }
 
 // view runs fn on a fresh snapshot, again on a newer one when fn found an
