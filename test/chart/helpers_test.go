@@ -2,6 +2,7 @@ package chart
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -110,4 +111,8 @@ func find(objs []*unstructured.Unstructured, kind, name string) *unstructured.Un
 		}
 	}
 	return nil
+}
+
+func base64Decoder(s string) io.Reader {
+	return base64.NewDecoder(base64.StdEncoding, strings.NewReader(s))
 }

@@ -1,0 +1,273 @@
+package chart
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/sgxops/sgxops/attestd"
+	"github.com/sgxops/sgxops/examples/aggregate"
+	"github.com/sgxops/sgxops/internal/cli"
+	"github.com/sgxops/sgxops/internal/k8stest"
+	"github.com/sgxops/sgxops/ra"
+	"github.com/sgxops/sgxops/sim"
+)
+
+// TestAttestdWithChartRBAC runs attestd with the container arguments the
+// chart renders (simulation values; only paths, addresses and the API
+// server's kubeconfig replaced) against the real API server, as the chart's
+// ServiceAccount with exactly the chart's Role: attestd creates its
+// signing-key Secret, stores a release as custom resources, and
+// "sgxops probe" (what the operator's test Job runs) attests a sample
+// service through it. So the Role is enough; and without the RoleBinding,
+// the same identity is refused. No kubelet: attestd runs in this process.
+func TestAttestdWithChartRBAC(t *testing.T) {
+	k8stest.Skip(t)
+	if env == nil {
+		t.Fatal("no API server")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	const ns = "chart-rbac"
+	objs := render(t, ns, "-f", simValues)
+	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	sa := "system:serviceaccount:" + ns + ":sgxops-attestd"
+	asSA := rest.CopyConfig(env.Config)
+	asSA.Impersonate = rest.ImpersonationConfig{UserName: sa, Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"}}
+	saClient, err := client.New(asSA, client.Options{Scheme: env.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Before the chart's RBAC: refused (the API server authorizes with RBAC).
+	var s corev1.Secret
+	if err := saClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "sgxops-attestd-signing-key"}, &s); !apierrors.IsForbidden(err) {
+		t.Fatalf("without the Role: %v, want Forbidden", err)
+	}
+	for _, kind := range []string{"ServiceAccount", "Role", "RoleBinding", "Secret"} {
+		name := "sgxops-attestd"
+		if kind == "Secret" {
+			name = "sgxops-attestd-admin"
+		}
+		o := find(objs, kind, name)
+		if o == nil {
+			t.Fatalf("no %s %s rendered", kind, name)
+		}
+		if err := env.Client.Create(ctx, o.DeepCopy()); err != nil {
+			t.Fatalf("%s: %v", kind, err)
+		}
+	}
+	// The admin token the chart generated, as the pod would see the mounted file.
+	sec := find(objs, "Secret", "sgxops-attestd-admin")
+	tokenB64, _, _ := unstructured.NestedString(sec.Object, "data", "token")
+	dir := t.TempDir()
+	token := decodeB64(t, tokenB64)
+	writeFile(t, filepath.Join(dir, "admin-token"), token)
+
+	// The SIMULATED platform: its Secret would be mounted; here files and a PCS on loopback.
+	plat, err := sim.NewRandom(sim.Config{}, sim.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := plat.Save(filepath.Join(dir, "sim")); err != nil {
+		t.Fatal(err)
+	}
+	pcs := httptest.NewServer(sim.NewPCSServer(plat))
+	defer pcs.Close()
+	kubeconfig := writeKubeconfig(t, dir, asSA)
+
+	port := freePort(t)
+	issuer := fmt.Sprintf("http://127.0.0.1:%d", port)
+	var args []string
+	for _, a := range containerArgs(t, find(objs, "Deployment", "sgxops-attestd"), "attestd") {
+		k, _, _ := strings.Cut(a, "=")
+		switch k {
+		case "--listen":
+			a = fmt.Sprintf("--listen=127.0.0.1:%d", port)
+		case "--issuer":
+			a = "--issuer=" + issuer
+		case "--data-dir":
+			a = "--data-dir=" + filepath.Join(dir, "data")
+		case "--admin-token-file":
+			a = "--admin-token-file=" + filepath.Join(dir, "admin-token")
+		case "--insecure-simulation-root":
+			a = "--insecure-simulation-root=" + filepath.Join(dir, "sim", sim.RootCAFile)
+		case "--pcs":
+			a = "--pcs=" + pcs.URL
+		}
+		args = append(args, a)
+	}
+	args = append(args, "--kubeconfig="+kubeconfig, "--shutdown-delay=0s")
+	t.Logf("attestd %s", strings.Join(args, " "))
+	var logs syncBuffer
+	done := make(chan int, 1)
+	go func() { done <- attestd.Main(ctx, args, &logs) }()
+	defer func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			t.Error("attestd did not stop")
+		}
+	}()
+	waitReady(t, issuer+"/readyz", done, &logs)
+
+	// attestd made its signing-key Secret with the chart's rights.
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "sgxops-attestd-signing-key"}, &s); err != nil {
+		t.Fatalf("signing-key Secret: %v\n%s", err, logs.String())
+	}
+	// A release, registered through the admin API, lands in the Kubernetes store.
+	m, err := aggregate.Measure("v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin(t, issuer, token, "/admin/v1/releases", fmt.Sprintf(`{"app":%q,"name":"v1","mrenclave":%q}`, aggregate.App, hex.EncodeToString(m.MREnclave[:])))
+	var rels unstructured.UnstructuredList
+	rels.SetGroupVersionKind(schema.GroupVersionKind{Group: "sgxops.io", Version: "v1alpha1", Kind: "AttestdReleaseList"})
+	if err := env.Client.List(ctx, &rels, client.InNamespace(ns)); err != nil || len(rels.Items) == 0 {
+		t.Fatalf("AttestdReleases in %s: %d, %v", ns, len(rels.Items), err)
+	}
+	// The operator's test Job: sgxops probe against the sample service, through this attestd.
+	svc, err := (&aggregate.Service{Version: "v1", Provider: &ra.SimulatedProvider{Platform: plat, Identity: aggregate.SimulatedIdentity(m, false)}, ProviderName: "sim"}).Handler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sample := httptest.NewServer(svc)
+	defer sample.Close()
+	probe := func(release string) (int, string) {
+		var out, errb bytes.Buffer
+		code := cli.Main([]string{"probe", "--service", sample.URL, "--attestd", issuer, "--app", aggregate.App, "--release", release, "--allow-simulated"}, &out, &errb)
+		return code, out.String() + errb.String()
+	}
+	if code, out := probe("v1"); code != 0 || !strings.Contains(out, "(candidate)") {
+		t.Fatalf("probe v1: exit %d\n%s\nattestd log:\n%s", code, out, logs.String())
+	}
+	admin(t, issuer, token, "/admin/v1/releases/"+aggregate.App+"/v1/activate", "")
+	if code, out := probe("v1"); code != 0 || !strings.Contains(out, "(active)") {
+		t.Fatalf("probe v1 after activation: exit %d\n%s", code, out)
+	}
+	if code, out := probe("v2"); code != 1 {
+		t.Fatalf("probe v2 (not registered): exit %d, want 1\n%s", code, out)
+	}
+}
+
+func admin(t *testing.T, base, token, path, body string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, base+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(token))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("POST %s: %d %s", path, resp.StatusCode, b)
+	}
+}
+
+func waitReady(t *testing.T, url string, done chan int, logs *syncBuffer) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case code := <-done:
+			t.Fatalf("attestd exited %d:\n%s", code, logs.String())
+		default:
+		}
+		if resp, err := http.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("attestd not ready in 60 s:\n%s", logs.String())
+}
+
+// writeKubeconfig writes a kubeconfig for c, impersonation included.
+func writeKubeconfig(t *testing.T, dir string, c *rest.Config) string {
+	t.Helper()
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["envtest"] = &clientcmdapi.Cluster{Server: c.Host, CertificateAuthorityData: c.CAData}
+	kc.AuthInfos["sa"] = &clientcmdapi.AuthInfo{ClientCertificateData: c.CertData, ClientKeyData: c.KeyData, Token: c.BearerToken,
+		Impersonate: c.Impersonate.UserName, ImpersonateGroups: c.Impersonate.Groups}
+	kc.Contexts["sa"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "sa"}
+	kc.CurrentContext = "sa"
+	p := filepath.Join(dir, "kubeconfig")
+	if err := clientcmd.WriteToFile(*kc, p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func decodeB64(t *testing.T, s string) string {
+	t.Helper()
+	var b bytes.Buffer
+	if _, err := io.Copy(&b, base64Decoder(s)); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+func writeFile(t *testing.T, p, s string) {
+	t.Helper()
+	if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for attestd's logger and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
