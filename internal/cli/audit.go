@@ -12,34 +12,62 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/sgxops/sgxops/audit"
 	"github.com/sgxops/sgxops/store"
+	"github.com/sgxops/sgxops/store/kube"
 )
 
 func init() { register(newAuditCmd) }
 
 // auditOptions are the flags shared by the audit subcommands.
 type auditOptions struct {
+	storeKind   string
 	dataDir     string
+	namespace   string
+	kubeconfig  string
 	output      string
 	lockTimeout time.Duration
 }
 
+// Store kinds of --store (the names attestd's --store uses).
+const (
+	auditStoreBolt = "bbolt"
+	auditStoreKube = "kubernetes"
+)
+
 func (o *auditOptions) bind(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&o.dataDir, "data-dir", "", "attestd data directory holding "+store.DefaultBoltFile+" (required)")
+	cmd.Flags().StringVar(&o.storeKind, "store", auditStoreBolt, "store to read: bbolt (--data-dir) or kubernetes (--store-namespace)")
+	cmd.Flags().StringVar(&o.dataDir, "data-dir", "", "attestd data directory holding "+store.DefaultBoltFile+" (--store bbolt)")
+	cmd.Flags().StringVar(&o.namespace, "store-namespace", "", "namespace of attestd's Kubernetes store (--store kubernetes)")
+	cmd.Flags().StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or the in-cluster service account)")
 	cmd.Flags().StringVarP(&o.output, "output", "o", "text", "output format: text or json")
-	cmd.Flags().DurationVar(&o.lockTimeout, "lock-timeout", store.DefaultLockTimeout, "how long to wait for the store's file lock")
-	_ = cmd.MarkFlagRequired("data-dir")
+	cmd.Flags().DurationVar(&o.lockTimeout, "lock-timeout", store.DefaultLockTimeout, "how long to wait for the store's file lock (--store bbolt)")
+}
+
+// where names the store in messages.
+func (o auditOptions) where() string {
+	if o.storeKind == auditStoreKube {
+		return "namespace " + o.namespace
+	}
+	return o.dataDir
 }
 
 func newAuditCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "audit",
 		Short: "Verify and read attestd's hash-chained audit log",
-		Long: `Verify and read the audit log of an attestd data directory. The store is opened
-read-only with a shared lock, so stop attestd (or work on a copy) first: a running
-attestd holds the lock exclusively.`,
+		Long: `Verify and read the audit log of attestd's store, read-only.
+
+--store bbolt (default) reads an attestd data directory (--data-dir). The file is
+opened with a shared lock, so stop attestd (or work on a copy) first: a running
+attestd holds the lock exclusively.
+
+--store kubernetes reads the store attestd replicas share in a cluster
+(--store-namespace), while they run. The API server is found the way kubectl
+finds it: --kubeconfig, else $KUBECONFIG or ~/.kube/config, else the in-cluster
+service account. Reading needs get and list on the sgxops.io Attestd* resources.`,
 	}
 	cmd.AddCommand(newAuditVerifyCmd(), newAuditLogCmd())
 	return cmd
@@ -48,7 +76,7 @@ attestd holds the lock exclusively.`,
 func newAuditVerifyCmd() *cobra.Command {
 	var o auditOptions
 	cmd := &cobra.Command{
-		Use:   "verify --data-dir DIR",
+		Use:   "verify (--data-dir DIR | --store kubernetes --store-namespace NS)",
 		Short: "Verify the audit hash chain and print the entry count and head hash",
 		Long: `Verify every entry of the audit log: sequence numbers, prev_hash links, entry
 hashes, time order, and that the chain ends at the head the store recorded.
@@ -70,7 +98,7 @@ printed), 1 the store cannot be read.`,
 func newAuditLogCmd() *cobra.Command {
 	var o auditOptions
 	cmd := &cobra.Command{
-		Use:   "log --data-dir DIR",
+		Use:   "log (--data-dir DIR | --store kubernetes --store-namespace NS)",
 		Short: "Print the audit log (unverified; see audit verify)",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
@@ -85,8 +113,18 @@ func newAuditLogCmd() *cobra.Command {
 	return cmd
 }
 
-// openAuditStore opens the store of dataDir read-only; failures exit 1.
-func openAuditStore(o auditOptions) (*store.Bolt, error) {
+// openAuditStore opens the store read-only; failures exit 1, bad flags 2.
+func openAuditStore(ctx context.Context, o auditOptions) (store.Store, error) {
+	switch o.storeKind {
+	case auditStoreBolt:
+		if o.dataDir == "" {
+			return nil, withExit(ExitUsage, errors.New("--data-dir is required with --store bbolt"))
+		}
+	case auditStoreKube:
+		return openAuditKube(ctx, o)
+	default:
+		return nil, withExit(ExitUsage, fmt.Errorf("--store %q: want %s or %s", o.storeKind, auditStoreBolt, auditStoreKube))
+	}
 	if o.lockTimeout <= 0 {
 		return nil, withExit(ExitUsage, fmt.Errorf("--lock-timeout must be positive, not %s", o.lockTimeout))
 	}
@@ -97,6 +135,24 @@ func openAuditStore(o auditOptions) (*store.Bolt, error) {
 			err = fmt.Errorf("%w (is attestd running? stop it or verify a copy)", err)
 		}
 		return nil, withExit(ExitInvalidInput, fmt.Errorf("cannot read the store in %s: %w", dataDir, err))
+	}
+	return s, nil
+}
+
+// openAuditKube opens attestd's Kubernetes store read-only.
+func openAuditKube(ctx context.Context, o auditOptions) (store.Store, error) {
+	if o.namespace == "" {
+		return nil, withExit(ExitUsage, errors.New("--store-namespace is required with --store kubernetes"))
+	}
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = o.kubeconfig
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+	if err != nil {
+		return nil, withExit(ExitUsage, fmt.Errorf("kubeconfig: %w", err))
+	}
+	s, err := kube.Open(ctx, kube.Options{Config: cfg, Namespace: o.namespace, ReadOnly: true})
+	if err != nil {
+		return nil, withExit(ExitInvalidInput, fmt.Errorf("cannot read the store in namespace %s: %w", o.namespace, err))
 	}
 	return s, nil
 }
@@ -115,8 +171,8 @@ func runAuditVerify(ctx context.Context, o auditOptions, format outputFormat, w 
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	dataDir := o.dataDir
-	s, err := openAuditStore(o)
+	where := o.where()
+	s, err := openAuditStore(ctx, o)
 	if err != nil {
 		return err
 	}
@@ -124,7 +180,7 @@ func runAuditVerify(ctx context.Context, o auditOptions, format outputFormat, w 
 	st, verr := store.VerifyLog(ctx, s)
 	var ce *audit.ChainError
 	if verr != nil && !errors.As(verr, &ce) {
-		return withExit(ExitInvalidInput, fmt.Errorf("reading the audit log in %s: %w", dataDir, verr))
+		return withExit(ExitInvalidInput, fmt.Errorf("reading the audit log in %s: %w", where, verr))
 	}
 	res := auditVerifyResult{Valid: verr == nil, Entries: st.Entries}
 	if ce != nil {
@@ -152,8 +208,8 @@ func runAuditLog(ctx context.Context, o auditOptions, format outputFormat, w io.
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	dataDir := o.dataDir
-	s, err := openAuditStore(o)
+	where := o.where()
+	s, err := openAuditStore(ctx, o)
 	if err != nil {
 		return err
 	}
@@ -165,7 +221,7 @@ func runAuditLog(ctx context.Context, o auditOptions, format outputFormat, w io.
 		if errors.As(err, &ee) {
 			code = ExitVerifyFailed
 		}
-		return withExit(code, fmt.Errorf("reading the audit log in %s: %w", dataDir, err))
+		return withExit(code, fmt.Errorf("reading the audit log in %s: %w", where, err))
 	}
 	if format == outputJSON {
 		if entries == nil {
