@@ -42,15 +42,15 @@ func TestClusterConcurrentAdmin(t *testing.T) {
 	var mu sync.Mutex
 	var acks []ack
 	var killed atomic.Bool
-	var refused, conflicts, unknown atomic.Int64
-	stopAt := time.Now().Add(4 * time.Second)
+	var refused, conflicts, unknown, dAcks atomic.Int64
+	var stop atomic.Bool
 	var wg sync.WaitGroup
 	for _, r := range []*replica{a, b, cc, d} {
 		for g := range 2 {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				for k := 0; time.Now().Before(stopAt); k++ {
+				for k := 0; !stop.Load(); k++ {
 					app, name := apps[k%len(apps)], fmt.Sprintf("%s-%d-%d", r.name, g, k)
 					mre := mrenclaveHex(identity(app + "/" + name))
 				ops:
@@ -67,6 +67,9 @@ func TestClusterConcurrentAdmin(t *testing.T) {
 							mu.Lock()
 							acks = append(acks, ack{r.name, op, app, name, mre})
 							mu.Unlock()
+							if r == d {
+								dAcks.Add(1)
+							}
 							continue
 						case st == 0 && r == d && killed.Load():
 							unknown.Add(1) // outcome unknown: the replica died
@@ -83,10 +86,15 @@ func TestClusterConcurrentAdmin(t *testing.T) {
 			}()
 		}
 	}
-	// Kill d while its writes are in flight.
-	time.Sleep(1500 * time.Millisecond)
+	// Kill d while its writes are in flight, once it has acknowledged some;
+	// the others go on for a while.
+	if _, ok := waitFor(30*time.Second, func() bool { return dAcks.Load() >= 3 }); !ok {
+		t.Error("replica d acknowledged fewer than 3 changes in 30 s")
+	}
 	killed.Store(true)
 	d.kill()
+	time.Sleep(2 * time.Second)
+	stop.Store(true)
 	wg.Wait()
 	if t.Failed() {
 		return
