@@ -251,3 +251,39 @@ func TestValuesSchemaRefuses(t *testing.T) {
 		})
 	}
 }
+
+// TestNotes: NOTES.txt renders and says what to do next; simulation says so loudly.
+func TestNotes(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want []string
+		not  []string
+	}{
+		{"default", nil, []string{"http://sgxops-attestd.sgxops-system.svc:8080", "rollout status", "sgxops-attestd-admin", "Collateral: Intel PCS"}, []string{"INSECURE"}},
+		{"simulation", []string{"-f", simValues}, []string{"INSECURE SIMULATION MODE", "sgxops sim init --output secret-yaml --secret-name sgxops-sim --namespace sgxops-system",
+			"allowSimulated: true", "SIMULATED PCS"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := helm(t, append([]string{"install", "sgxops", chartDir, "-n", "sgxops-system", "--dry-run=client"}, tt.args...)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, notes, ok := strings.Cut(out, "NOTES:")
+			if !ok {
+				t.Fatalf("no NOTES:\n%s", out)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(notes, w) {
+					t.Errorf("NOTES lack %q:\n%s", w, notes)
+				}
+			}
+			for _, w := range tt.not {
+				if strings.Contains(notes, w) {
+					t.Errorf("NOTES say %q:\n%s", w, notes)
+				}
+			}
+		})
+	}
+}
