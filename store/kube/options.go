@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/go-logr/logr"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -85,8 +86,10 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		if err := v1.AddToScheme(sch); err != nil {
 			return nil, err
 		}
+		cfg := rest.CopyConfig(opts.Config)
+		cfg.WarningHandlerWithContext = rest.NoWarnings{} // the library never logs
 		var err error
-		if c, err = client.New(rest.CopyConfig(opts.Config), client.Options{Scheme: sch}); err != nil {
+		if c, err = client.New(cfg, client.Options{Scheme: sch, Log: logr.Discard()}); err != nil {
 			return nil, fmt.Errorf("kube: client: %w", err)
 		}
 	} else if !c.Scheme().Recognizes(v1.GroupVersion.WithKind(kindLedger)) {
@@ -115,7 +118,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, err
 	}
 	if !s.readOnly {
-		if err := s.rollForward(ctx, l); err != nil {
+		if err := s.rollForward(ctx, l, false); err != nil {
 			return nil, fmt.Errorf("kube: finishing the last commit in namespace %s: %w", s.ns, err)
 		}
 	}
@@ -163,7 +166,7 @@ func (s *Store) Ping(ctx context.Context) error {
 	if s.readOnly {
 		return nil // reads resolve a commit that is not materialized yet
 	}
-	return s.rollForward(ctx, l)
+	return s.rollForward(ctx, l, false)
 }
 
 func (s *Store) usable(ctx context.Context) error {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/sgxops/sgxops/api/v1alpha1"
@@ -31,17 +32,20 @@ func (s *Store) setApplied(id string) {
 // its audit entries. It is idempotent and safe to run concurrently with
 // other roll-forwards and with later commits: an object is only written
 // while it is behind the intent's revision (compare-and-swap on its
-// resourceVersion), so a late writer never undoes a newer commit.
-func (s *Store) rollForward(ctx context.Context, l *v1.AttestdLedger) error {
+// resourceVersion), so a late writer never undoes a newer commit. own: the
+// caller just committed l, so the objects it creates are created without
+// reading them first.
+func (s *Store) rollForward(ctx context.Context, l *v1.AttestdLedger, own bool) error {
 	in := l.Spec.Intent
 	if in == nil || s.isApplied(in.ID) {
 		return nil
 	}
+	fresh := func(key string) bool { return own && in.Previous[key] == "" }
 	for i := range in.Releases {
 		r := in.Releases[i]
 		labels := managedLabels()
 		labels["sgxops.io/app"] = r.App
-		err := upsert(ctx, s, kindRelease, releaseName(r.App, r.Name), labels, r, in.Revision,
+		err := upsert(ctx, s, kindRelease, releaseName(r.App, r.Name), fresh(prefixRelease+releaseName(r.App, r.Name)), labels, r, in.Revision,
 			func() *v1.AttestdRelease { return &v1.AttestdRelease{} },
 			func(o *v1.AttestdRelease) *v1.AttestdReleaseSpec { return &o.Spec })
 		if err != nil {
@@ -49,7 +53,7 @@ func (s *Store) rollForward(ctx context.Context, l *v1.AttestdLedger) error {
 		}
 	}
 	for i := range in.Policies {
-		err := upsert(ctx, s, kindPolicy, policyName(in.Policies[i].Type), managedLabels(), in.Policies[i], in.Revision,
+		err := upsert(ctx, s, kindPolicy, policyName(in.Policies[i].Type), fresh(prefixPolicy+policyName(in.Policies[i].Type)), managedLabels(), in.Policies[i], in.Revision,
 			func() *v1.AttestdPolicy { return &v1.AttestdPolicy{} },
 			func(o *v1.AttestdPolicy) *v1.AttestdPolicySpec { return &o.Spec })
 		if err != nil {
@@ -57,7 +61,7 @@ func (s *Store) rollForward(ctx context.Context, l *v1.AttestdLedger) error {
 		}
 	}
 	if c := in.PolicyCertificates; c != nil {
-		err := upsert(ctx, s, kindCerts, certsName, managedLabels(), *c, in.Revision,
+		err := upsert(ctx, s, kindCerts, certsName, fresh(keyCerts), managedLabels(), *c, in.Revision,
 			func() *v1.AttestdPolicyCertificates { return &v1.AttestdPolicyCertificates{} },
 			func(o *v1.AttestdPolicyCertificates) *v1.AttestdPolicyCertificatesSpec { return &o.Spec })
 		if err != nil {
@@ -65,7 +69,7 @@ func (s *Store) rollForward(ctx context.Context, l *v1.AttestdLedger) error {
 		}
 	}
 	if len(in.Entries) > 0 {
-		if err := s.appendEntries(ctx, in.Segment, in.Entries); err != nil {
+		if err := s.appendEntries(ctx, in.Segment, in.Entries, own); err != nil {
 			return err
 		}
 	}
@@ -75,9 +79,9 @@ func (s *Store) rollForward(ctx context.Context, l *v1.AttestdLedger) error {
 
 // rollForwardQuietly is a roll-forward after a read that already has its
 // answer: a failure is only reported to Observe (the next writer retries).
-func (s *Store) rollForwardQuietly(ctx context.Context, l *v1.AttestdLedger) {
+func (s *Store) rollForwardQuietly(ctx context.Context, l *v1.AttestdLedger, own bool) {
 	start := time.Now()
-	err := s.rollForward(ctx, l)
+	err := s.rollForward(ctx, l, own)
 	s.report("roll-forward", start, err)
 }
 
@@ -101,12 +105,19 @@ func specRevision(spec any) int64 {
 // upsert makes object name hold want (written by the commit at revision rev)
 // unless it already does or a newer commit has replaced it. An object at
 // revision rev with other content was changed by hand: an *EditError.
-func upsert[O client.Object, S revisioned](ctx context.Context, s *Store, kind, name string, labels map[string]string,
+// fresh (the commit creates the object) tries a create before any read.
+func upsert[O client.Object, S revisioned](ctx context.Context, s *Store, kind, name string, fresh bool, labels map[string]string,
 	want S, rev int64, newObj func() O, spec func(O) *S) error {
 	wantDigest := digest(&want)
 	for range maxWriteAttempts {
 		o := newObj()
-		err := s.call("get", kind, func() error { return s.c.Get(ctx, client.ObjectKey{Namespace: s.ns, Name: name}, o) })
+		var err error
+		if fresh {
+			fresh = false // create without reading first; only once
+			err = apierrors.NewNotFound(schema.GroupResource{}, name)
+		} else {
+			err = s.call("get", kind, func() error { return s.c.Get(ctx, client.ObjectKey{Namespace: s.ns, Name: name}, o) })
+		}
 		if apierrors.IsNotFound(err) {
 			o = newObj()
 			o.SetName(name)
@@ -149,15 +160,22 @@ func wrapWrite(err error, kind, ns, name string) error {
 
 // appendEntries puts entries into the segment starting at first: appended
 // after the entries before them, or left alone when already there.
-func (s *Store) appendEntries(ctx context.Context, first int64, entries []v1.AttestdAuditEntry) error {
+func (s *Store) appendEntries(ctx context.Context, first int64, entries []v1.AttestdAuditEntry, own bool) error {
 	name := segmentName(first)
 	off := entries[0].Seq - first
 	if off < 0 {
 		return corrupt("%s %s/%s: intent entries start at %d, before the segment", kindLedger, s.ns, ledgerName, entries[0].Seq)
 	}
+	fresh := own && off == 0 // the commit starts the segment: create without reading first
 	for range maxWriteAttempts {
 		var seg v1.AttestdAuditSegment
-		err := s.call("get", kindSegment, func() error { return s.c.Get(ctx, client.ObjectKey{Namespace: s.ns, Name: name}, &seg) })
+		var err error
+		if fresh {
+			fresh = false
+			err = apierrors.NewNotFound(schema.GroupResource{}, name)
+		} else {
+			err = s.call("get", kindSegment, func() error { return s.c.Get(ctx, client.ObjectKey{Namespace: s.ns, Name: name}, &seg) })
+		}
 		if apierrors.IsNotFound(err) {
 			if off != 0 {
 				return &EditError{Kind: kindSegment, Namespace: s.ns, Name: name, Reason: ReasonDeleted, Detail: "the ledger records entries in it"}

@@ -111,7 +111,7 @@ func (s *Store) view(ctx context.Context, fn func(*snapshot) error) error {
 			continue
 		}
 		if err == nil && sn.usedIntent && !s.readOnly {
-			s.rollForwardQuietly(ctx, l)
+			s.rollForwardQuietly(ctx, l, false)
 		}
 		return err
 	}
