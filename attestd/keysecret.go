@@ -322,6 +322,14 @@ func newerVersion(a, b string) bool {
 	return a != b
 }
 
+// versionBefore reports whether resourceVersion a is known to be older than
+// b (both are etcd revisions); false when either is not a number.
+func versionBefore(a, b string) bool {
+	x, err1 := strconv.ParseUint(a, 10, 64)
+	y, err2 := strconv.ParseUint(b, 10, 64)
+	return err1 == nil && err2 == nil && x < y
+}
+
 func (f *keyFollower) ok() {
 	f.mu.Lock()
 	f.synced, f.lastErr = f.now(), nil

@@ -116,4 +116,38 @@ func TestNewerVersion(t *testing.T) {
 			t.Errorf("newerVersion(%q, %q) = %v", tt.a, tt.b, got)
 		}
 	}
+	for _, tt := range []struct {
+		a, b string
+		want bool
+	}{{"9", "10", true}, {"10", "9", false}, {"5", "5", false}, {"", "5", false}, {"5", "", false}, {"x", "y", false}} {
+		if got := versionBefore(tt.a, tt.b); got != tt.want {
+			t.Errorf("versionBefore(%q, %q) = %v", tt.a, tt.b, got)
+		}
+	}
+}
+
+// TestSigningKeyVersions: a rotation's own result never replaces a newer
+// version the follower installed meanwhile, and the follower never installs
+// an older one.
+func TestSigningKeyVersions(t *testing.T) {
+	e := newTestEnv(t, envOpts{})
+	mk := func(v string) *SigningKey {
+		k, err := NewSigningKey(testRSAKey(t, 1), e.cfg.Issuer, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		k.version = v
+		return k
+	}
+	k7, k8, k9 := mk("7"), mk("8"), mk("9")
+	e.srv.setSigningKey(k8)
+	e.srv.followSigningKey(k7)
+	if e.srv.key.Load() != k8 {
+		t.Fatal("the follower installed an older version")
+	}
+	e.srv.followSigningKey(k9)
+	e.srv.setSigningKey(k8) // a rotation that finished after another replica's
+	if e.srv.key.Load() != k9 {
+		t.Fatal("a rotation's result replaced a newer version")
+	}
 }

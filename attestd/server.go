@@ -296,11 +296,16 @@ func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// setSigningKey makes k the key that signs and that /certs publishes.
+// setSigningKey makes k (just stored by this replica) the key that signs and
+// that /certs publishes, unless the follower already installed a newer
+// version written by another replica after it.
 func (s *Server) setSigningKey(k *SigningKey) {
 	s.keyMu.Lock()
+	defer s.keyMu.Unlock()
+	if cur := s.key.Load(); cur != nil && versionBefore(k.version, cur.version) {
+		return
+	}
 	s.key.Store(k)
-	s.keyMu.Unlock()
 }
 
 // followSigningKey installs k, read from the shared copy, unless the key in
