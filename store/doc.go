@@ -3,9 +3,10 @@
 //
 // Store is the interface attestd uses; OpenBolt returns the embedded
 // implementation on a bbolt file, NewMemory an in-memory one for tests of
-// other packages. A Kubernetes custom-resource implementation can back the
-// same interface so that attestd replicas stay stateless; package storetest
-// holds the conformance suite every implementation must pass.
+// other packages, and package store/kube one on Kubernetes custom resources
+// so that attestd replicas in a cluster share one trust set. ApplyChange
+// gives implementations outside this package the same commit logic; package
+// storetest holds the conformance suite every implementation must pass.
 //
 // # Concurrency
 //
