@@ -56,6 +56,12 @@ func podLabels(app *v1.EnclaveApp, rev, component string) map[string]string {
 	return l
 }
 
+// runtimeSelector selects the runtime pods of rev, and only them: build,
+// measure and test pods carry the app and revision labels too.
+func runtimeSelector(a *v1.EnclaveApp, rev string) map[string]string {
+	return map[string]string{v1.LabelApp: a.Name, v1.LabelRevision: rev, v1.LabelComponent: componentRuntime}
+}
+
 func objMeta(app *v1.EnclaveApp, name, rev, component string) metav1.ObjectMeta {
 	return metav1.ObjectMeta{Name: name, Namespace: app.Namespace, Labels: podLabels(app, rev, component)}
 }
@@ -395,7 +401,7 @@ func (r *Reconciler) deployment(a *v1.EnclaveApp, appName, rev string) *appsv1.D
 		ObjectMeta: objMeta(a, deploymentName(a.Name, rev), rev, componentRuntime),
 		Spec: appsv1.DeploymentSpec{
 			Replicas: ptr.To(replicas),
-			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{v1.LabelApp: a.Name, v1.LabelRevision: rev}},
+			Selector: &metav1.LabelSelector{MatchLabels: runtimeSelector(a, rev)},
 			Template: r.runtimePod(a, appName, rev, componentRuntime),
 		},
 	}
@@ -416,7 +422,7 @@ func service(a *v1.EnclaveApp, name, rev string) *corev1.Service {
 	return &corev1.Service{
 		ObjectMeta: objMeta(a, name, labelRev, component),
 		Spec: corev1.ServiceSpec{
-			Selector: map[string]string{v1.LabelApp: a.Name, v1.LabelRevision: rev},
+			Selector: runtimeSelector(a, rev),
 			Ports:    []corev1.ServicePort{{Name: "http", Port: port, TargetPort: intstr.FromInt32(port)}},
 		},
 	}

@@ -464,7 +464,7 @@ func (x *run) promote(ctx context.Context, rs *v1.RevisionStatus) error {
 		}
 	} else if stable.Spec.Selector[v1.LabelRevision] != name {
 		patch := client.MergeFrom(stable.DeepCopy())
-		stable.Spec.Selector = map[string]string{v1.LabelApp: a.Name, v1.LabelRevision: name}
+		stable.Spec.Selector = runtimeSelector(a, name)
 		if err := x.r.client.Patch(ctx, &stable, patch); err != nil {
 			return err
 		}
