@@ -21,6 +21,6 @@ K8S_BIN=$($T "e2e: kubernetes binaries" scripts/k8s/install-control-plane.sh --n
 TOOLS=$($T "e2e: helm, coredns" scripts/install-tools.sh helm coredns)
 $T "e2e: images" go run ./cmd/sgxops-images --out bin/images --version "${VERSION:-0.1.0}"
 $T "e2e: system images" go run ./cmd/sgxops-images --system --coredns "$TOOLS/coredns" --out bin/images/system
-export K8S_BIN HELM="$TOOLS/helm" SGXOPS_E2E=1
+export K8S_BIN HELM="$TOOLS/helm" SYSTEM_IMAGES="$PWD/bin/images/system" SGXOPS_E2E=1
 trap 'scripts/timed.sh "e2e: cluster teardown" scripts/k8s/cluster.sh stop || true' EXIT
 $T "e2e: test" go test -count=1 -v -timeout 30m -run 'TestE2E' ./test/e2e

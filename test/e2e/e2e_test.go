@@ -61,7 +61,16 @@ func TestE2E(t *testing.T) {
 	e.phase(t, "cluster start (etcd, apiserver, kcm, scheduler, containerd, kubelet, kube-proxy, CoreDNS)", func() {
 		out := e.run(t, nil, "scripts/k8s/cluster.sh", "start")
 		e.kubecfg = strings.TrimSpace(out)
-		t.Cleanup(func() { _, _ = e.try(nil, "scripts/k8s/cluster.sh", "stop") })
+		t.Cleanup(func() {
+			if t.Failed() {
+				e.diagnose(t)
+			}
+			if os.Getenv("SGXOPS_E2E_KEEP") == "1" {
+				t.Logf("SGXOPS_E2E_KEEP=1: the cluster stays up (KUBECONFIG=%s); stop it with scripts/k8s/cluster.sh stop", e.kubecfg)
+				return
+			}
+			_, _ = e.try(nil, "scripts/k8s/cluster.sh", "stop")
+		})
 	})
 	c := e.client(t)
 	ctx := context.Background()
@@ -85,6 +94,25 @@ func TestE2E(t *testing.T) {
 			}
 			return nil
 		})
+	})
+
+	e.phase(t, "storage: static hostPath volumes (a single node has no volume provisioner)", func() {
+		for i := 0; i < 8; i++ {
+			dir := filepath.Join(filepath.Dir(e.kubecfg), "pv", fmt.Sprintf("pv%d", i))
+			if err := os.MkdirAll(dir, 0o777); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(dir, 0o777); err != nil { // the build runs as uid 65532
+				t.Fatal(err)
+			}
+			pv := map[string]any{"apiVersion": "v1", "kind": "PersistentVolume",
+				"metadata": map[string]any{"name": fmt.Sprintf("e2e-pv%d", i)},
+				"spec": map[string]any{"capacity": map[string]any{"storage": "64Mi"},
+					"accessModes": []string{"ReadWriteOnce", "ReadWriteMany", "ReadOnlyMany"},
+					"persistentVolumeReclaimPolicy": "Retain", "hostPath": map[string]any{"path": dir}}}
+			b, _ := json.Marshal(pv)
+			e.run(t, b, filepath.Join(e.k8sBin, "kubectl"), "apply", "-f", "-")
+		}
 	})
 
 	e.phase(t, "import images", func() {
@@ -211,6 +239,28 @@ func TestE2E(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// diagnose logs what a person would look at after a failure.
+func (e *env) diagnose(t *testing.T) {
+	for _, args := range [][]string{
+		{"get", "pods,jobs,deploy,svc,pvc,pv,enclaveapps", "-A", "-o", "wide"},
+		{"-n", appNS, "get", "enclaveapp", appName, "-o", "yaml"},
+		{"get", "events", "-A", "--sort-by=.lastTimestamp"},
+		{"-n", appNS, "describe", "pods"},
+		{"-n", sysNS, "logs", "deploy/sgxops-operator", "--tail=80"},
+		{"-n", sysNS, "logs", "deploy/sgxops-attestd", "--tail=40"},
+	} {
+		out, err := e.kubectlTry(args...)
+		t.Logf("$ kubectl %s\n%s%v", strings.Join(args, " "), out, errOrEmpty(err))
+	}
+}
+
+func errOrEmpty(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
 
 // client returns a controller-runtime client for the cluster.
 func (e *env) client(t *testing.T) client.Client {
