@@ -1,6 +1,7 @@
 package attestd
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -311,8 +312,26 @@ func (s *Server) handleRotateSigningKey(w http.ResponseWriter, r *http.Request) 
 	now := s.now()
 	next, err := rotateKeySet(r.Context(), s.keys, cur, now)
 	if next == nil && errors.Is(err, errKeySetChanged) {
+		// The shared key set changed since this replica read it. If the keys
+		// are the same (a restored Secret, a renewed certificate, a change
+		// the watch has not delivered yet), rotate from the stored version;
+		// if another replica rotated, say so and do not rotate twice.
+		latest, lerr := s.reloadSigningKey(r.Context(), now)
+		switch {
+		case lerr != nil:
+			err = errors.Join(err, lerr)
+		case latest.KeyID() == cur.KeyID() && latest.NextKeyID() == cur.NextKeyID():
+			cur = latest
+			next, err = rotateKeySet(r.Context(), s.keys, cur, now)
+		default:
+			return s.done("rotate-signing-key", apiErrorf(http.StatusConflict, CodeConflict,
+				"signing key not rotated: another replica rotated it meanwhile (now %s, next %s); rotate again only if you mean a second rotation",
+				latest.KeyID(), latest.NextKeyID()))
+		}
+	}
+	if next == nil && errors.Is(err, errKeySetChanged) {
 		return s.done("rotate-signing-key", apiErrorf(http.StatusConflict, CodeConflict,
-			"signing key not rotated: another replica changed the signing keys since this one loaded them (this replica signs with %s); retry", cur.KeyID()))
+			"signing key not rotated: another replica changed the signing keys at the same time (this replica signs with %s); retry", cur.KeyID()))
 	}
 	if next == nil {
 		return s.done("rotate-signing-key", rotationError(fmt.Errorf("signing key not rotated (still %s): %w", cur.KeyID(), err)))
@@ -331,6 +350,22 @@ func (s *Server) handleRotateSigningKey(w http.ResponseWriter, r *http.Request) 
 	writeJSON(w, http.StatusOK, SigningKeyRotation{Kid: next.KeyID(), PreviousKid: cur.KeyID(),
 		PublishedUntil: now.Add(RetiredKeyPublishedFor).UTC(), NextKid: next.NextKeyID()})
 	return s.done("rotate-signing-key", nil)
+}
+
+// reloadSigningKey reads the stored key set (without generating anything)
+// and installs it if it is newer than the key in use; it returns it.
+func (s *Server) reloadSigningKey(ctx context.Context, now time.Time) (*SigningKey, error) {
+	have, version, err := s.keys.read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	k, _, _, err := decodeKeySet(s.keys, have, s.cfg.Issuer, now, false)
+	if err != nil {
+		return nil, err
+	}
+	k.stored, k.version = have, version
+	s.followSigningKey(k)
+	return k, nil
 }
 
 // rotationError is a 500 whose message the admin sees: whether the key was
