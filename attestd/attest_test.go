@@ -250,6 +250,22 @@ func TestCollateralUnavailableIs503(t *testing.T) {
 	}
 }
 
+// TestReadyWithCachedCollateral: with the collateral service down, a replica
+// whose cache still holds valid collateral stays ready and attests the
+// cached platform.
+func TestReadyWithCachedCollateral(t *testing.T) {
+	e := newTestEnv(t, envOpts{})
+	id := identity("cached")
+	e.release("cached", "v1", id, false)
+	q := e.quote(id, nil)
+	e.attest(q, nil, "").token(t) // fills the cache
+	e.pcs.Close()
+	if rz := e.do("GET", "/readyz", "", nil); rz.status != http.StatusOK {
+		t.Fatalf("readyz with valid cached collateral and the service down: %d %s", rz.status, rz.body)
+	}
+	e.attest(q, nil, "").token(t)
+}
+
 // TestKSSInitTimeData attests a KSS enclave whose CONFIGID binds JSON
 // init-time data: the token carries x-ms-inittime and the KSS claims.
 func TestKSSInitTimeData(t *testing.T) {

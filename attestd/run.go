@@ -337,13 +337,16 @@ func buildVerifier(cc CollateralConfig, now func() time.Time, log *slog.Logger) 
 		log.Info("no collateral source configured: using Intel PCS", "url", DefaultPCSURL)
 	}
 	var src collateral.Source
+	if network != nil {
+		probe.cache = collateral.NewCache(network, collateral.CacheOptions{ServeStaleOnError: true})
+	}
 	switch {
 	case len(bundles) > 0 && network != nil:
-		src = chainSources{first: bundles, second: collateral.NewCache(network, collateral.CacheOptions{ServeStaleOnError: true})}
+		src = chainSources{first: bundles, second: probe.cache}
 	case len(bundles) > 0:
 		src = bundles
 	default:
-		src = collateral.NewCache(network, collateral.CacheOptions{ServeStaleOnError: true})
+		src = probe.cache
 	}
 	opts := dcap.Options{}
 	sim := false

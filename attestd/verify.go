@@ -141,13 +141,17 @@ func (c chainSources) Get(ctx context.Context, req collateral.Request) (*collate
 
 // collateralProbe decides whether collateral is usable, for /readyz:
 // offline bundles must not all be out of date, and a network source must
-// answer its QE Identity endpoint (which needs no FMSPC). Results are kept
+// answer its QE Identity endpoint (which needs no FMSPC) or have valid
+// collateral in its cache. Results are kept
 // for probeTTL.
 type collateralProbe struct {
 	bundles []*collateral.Collateral
 	baseURL string // PCS/PCCS base URL; empty: no network source
-	client  *http.Client
-	now     func() time.Time
+	// cache is the network source's cache: while it holds valid sets, an
+	// unreachable source does not make the service unready.
+	cache  *collateral.Cache
+	client *http.Client
+	now    func() time.Time
 
 	mu      sync.Mutex
 	checked time.Time
@@ -184,6 +188,9 @@ func (p *collateralProbe) probe(ctx context.Context, now time.Time) error {
 		err := p.probeURL(ctx)
 		if err == nil {
 			return nil
+		}
+		if p.cache != nil && p.cache.Fresh() > 0 {
+			return nil // attestations for the cached platforms still work
 		}
 		errs = append(errs, err)
 	}

@@ -115,6 +115,21 @@ func (c *Cache) Get(ctx context.Context, req Request) (*Collateral, error) {
 	return cloneCollateral(call.c), nil
 }
 
+// Fresh returns how many cached sets are still valid (before their earliest
+// nextUpdate, capped by MaxAge) at the cache's clock: sets that Get serves
+// without asking the source.
+func (c *Cache) Fresh() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now, n := c.now(), 0
+	for _, e := range c.entries {
+		if now.Before(e.expires) {
+			n++
+		}
+	}
+	return n
+}
+
 // fetch runs one upstream request for key and publishes the result to the
 // callers waiting on call.
 func (c *Cache) fetch(ctx context.Context, key Request, call *cacheCall) {

@@ -231,3 +231,22 @@ func TestCacheInvalidRequestAndBadSource(t *testing.T) {
 		t.Errorf("nil collateral from the source: %v", err)
 	}
 }
+
+func TestCacheFresh(t *testing.T) {
+	clk := &clock{}
+	s, cache, next := cachedPhalaSGX(t, collateral.CacheOptions{Now: clk.Now})
+	clk.Set(next.Add(-time.Hour))
+	if n := cache.Fresh(); n != 0 {
+		t.Fatalf("empty cache: %d fresh", n)
+	}
+	if _, err := cache.Get(context.Background(), s.req); err != nil {
+		t.Fatal(err)
+	}
+	if n := cache.Fresh(); n != 1 {
+		t.Fatalf("after a fetch: %d fresh, want 1", n)
+	}
+	clk.Set(next)
+	if n := cache.Fresh(); n != 0 {
+		t.Fatalf("at nextUpdate: %d fresh, want 0", n)
+	}
+}
