@@ -17,6 +17,12 @@
 // release lifecycle and the audit log, Prometheus metrics and health probes.
 // Configuration flows defaults → file → flags → Validate into one Config.
 //
+// One attestd keeps its trust set in bbolt and its signing keys in files of
+// its data directory. With the Kubernetes store (Config.Store) any number of
+// replicas share the trust set (store/kube), the signing keys (one Secret,
+// written with resourceVersion preconditions and followed by a watch; see
+// keyset.go and keysecret.go) and the admin credential (a mounted file).
+//
 // Wire details follow docs/maa-api.md; the deviations are listed in
 // docs/operations.md. Everything that comes from the simulated platform is
 // marked simulated in tokens (x-sgxops-simulated) and in every log line.
