@@ -109,3 +109,29 @@ func TestRetryable(t *testing.T) {
 		}
 	}
 }
+
+func TestOneshot(t *testing.T) {
+	dir := t.TempDir()
+	lab, err := demo.StartLab(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lab.Close()
+	mr, err := lab.Build("v3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if err := runOneshot([]string{"--sim-dir", lab.SimDir(), "--version", "v3", "--values", "1,2,3"}, &out, &errb); err != nil {
+		t.Fatalf("%v: %s", err, errb.String())
+	}
+	if s := out.String(); !strings.Contains(s, "SIMULATED enclave aggregate v3 (MRENCLAVE "+mr+")") || !strings.Contains(s, "sum 6") {
+		t.Fatalf("output: %s", s)
+	}
+	if err := runOneshot([]string{"--sim-dir", dir + "/none"}, &out, &errb); err == nil {
+		t.Fatal("a missing platform was accepted")
+	}
+	if err := runOneshot(nil, &out, &errb); err == nil {
+		t.Fatal("no --sim-dir accepted")
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -28,8 +29,9 @@ import (
 )
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "client" {
-		if err := runClient(os.Args[2:], os.Stdout, os.Stderr); err != nil {
+	sub := map[string]func([]string, io.Writer, io.Writer) error{"client": runClient, "oneshot": runOneshot}
+	if len(os.Args) > 1 && sub[os.Args[1]] != nil {
+		if err := sub[os.Args[1]](os.Args[2:], os.Stdout, os.Stderr); err != nil {
 			fmt.Fprintln(os.Stderr, "sgxops-sample:", err)
 			os.Exit(1)
 		}

@@ -9,6 +9,8 @@
 #                                     KUBE-*/CNI-* iptables chains, mounts, pod cgroups; safe to run twice, and
 #                                     after a killed run
 #   scripts/k8s/cluster.sh status
+#   scripts/k8s/cluster.sh restart-kubelet   (fault injection: running pods must survive it)
+#   scripts/k8s/cluster.sh check-clean       exits 1 naming anything a stopped cluster left behind
 #
 # Env: K8S_BIN (binaries: scripts/k8s/install-control-plane.sh --node), SYSTEM_IMAGES (dir holding pause.tar
 # and coredns.tar: made by `go run ./cmd/sgxops-images --system`), SGXOPS_CLUSTER_DIR (state, default
@@ -205,12 +207,38 @@ EOF
   echo "$S/admin.kubeconfig"
 }
 
+# restart_kubelet kills the kubelet and starts it again with the same command line (a node agent restart:
+# running pods must survive it).
+restart_kubelet() {
+  local p; p=$(alive kubelet) || die "kubelet is not running"
+  local -a cmd; mapfile -d '' cmd < "/proc/$p/cmdline"
+  kill -TERM "$p"; for _ in $(seq 50); do [ -d "/proc/$p" ] || break; sleep 0.2; done
+  [ -d "/proc/$p" ] && kill -KILL "$p"
+  run kubelet "${cmd[@]}"
+  say "kubelet restarted"
+}
+
+# check_clean exits 1 naming what a stopped cluster left behind (processes, mounts, bridge, netns, chains).
+check_clean() {
+  local left=()
+  local p; p=$(pgrep -f -- "$S/" | tr '\n' ' ' || true)
+  [ -n "$p" ] && left+=("processes of $S: $p")
+  awk -v s="$S/" 'index($2, s) == 1 {f=1} END {exit !f}' /proc/mounts && left+=("mounts under $S")
+  ip link show "$BRIDGE" >/dev/null 2>&1 && left+=("bridge $BRIDGE")
+  ip netns list 2>/dev/null | grep -q '^cni-' && left+=("cni-* network namespaces")
+  for t in nat filter mangle; do iptables -t $t -S 2>/dev/null | grep -qE '^-N (KUBE|CNI)-' && left+=("iptables $t KUBE-/CNI- chains"); done
+  if [ ${#left[@]} -gt 0 ]; then say "left behind: ${left[*]}"; exit 1; fi
+  say "clean: no process, mount, bridge, netns or iptables chain left"
+}
+
 import() { for f in "$@"; do [ -s "$f" ] || die "no such image tarball: $f"; ctr --address "$SOCK" -n k8s.io images import "$f" >/dev/null || die "import $f failed"; done; }
 
 case "${1:-}" in
   start) start ;;
   stop) [ -d "$S" ] || exit 0; [ "$(id -u)" = 0 ] || die "needs root"; cleanup; say "stopped" ;;
   import) shift; import "$@" ;;
+  restart-kubelet) restart_kubelet ;;
+  check-clean) check_clean ;;
   status) for n in "${ORDER[@]}"; do printf '%-24s %s\n' "$n" "$(alive "$n" || echo -)"; done ;;
-  *) sed -n '2,19p' "$0"; exit 2 ;;
+  *) sed -n '2,21p' "$0"; exit 2 ;;
 esac

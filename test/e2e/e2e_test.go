@@ -19,9 +19,12 @@ import (
 	"testing"
 	"time"
 
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
@@ -69,7 +72,13 @@ func TestE2E(t *testing.T) {
 				t.Logf("SGXOPS_E2E_KEEP=1: the cluster stays up (KUBECONFIG=%s); stop it with scripts/k8s/cluster.sh stop", e.kubecfg)
 				return
 			}
-			_, _ = e.try(nil, "scripts/k8s/cluster.sh", "stop")
+			if out, err := e.try(nil, "scripts/k8s/cluster.sh", "stop"); err != nil {
+				t.Errorf("cluster stop: %v\n%s", err, out)
+			}
+			// Step 9: nothing left behind (processes, mounts, bridge, netns, iptables chains).
+			if out, err := e.try(nil, "scripts/k8s/cluster.sh", "check-clean"); err != nil {
+				t.Errorf("teardown left something behind: %v\n%s", err, out)
+			}
 		})
 	})
 	c := e.client(t)
@@ -108,7 +117,7 @@ func TestE2E(t *testing.T) {
 			pv := map[string]any{"apiVersion": "v1", "kind": "PersistentVolume",
 				"metadata": map[string]any{"name": fmt.Sprintf("e2e-pv%d", i)},
 				"spec": map[string]any{"capacity": map[string]any{"storage": "64Mi"},
-					"accessModes": []string{"ReadWriteOnce", "ReadWriteMany", "ReadOnlyMany"},
+					"accessModes":                   []string{"ReadWriteOnce", "ReadWriteMany", "ReadOnlyMany"},
 					"persistentVolumeReclaimPolicy": "Retain", "hostPath": map[string]any{"path": dir}}}
 			b, _ := json.Marshal(pv)
 			e.run(t, b, filepath.Join(e.k8sBin, "kubectl"), "apply", "-f", "-")
@@ -236,9 +245,184 @@ func TestE2E(t *testing.T) {
 			t.Fatalf("client after the aborted v3:\n%s", out)
 		}
 	})
+
+	e.phase(t, "fault: attestd pods deleted while a client attests in a loop", func() {
+		e.clientJobAsync(t, "client-faults", []string{"--calls", "40", "--interval", "500ms"})
+		e.waitJobRunning(t, "client-faults")
+		for i := 0; i < 2; i++ {
+			time.Sleep(4 * time.Second)
+			pod := strings.Fields(e.kubectl(t, "-n", sysNS, "get", "pods", "-l", "app.kubernetes.io/name=attestd",
+				"-o", "jsonpath={.items[*].metadata.name}"))[0]
+			t.Logf("deleting attestd pod %s", pod)
+			e.kubectl(t, "-n", sysNS, "delete", "pod", pod, "--wait=false")
+		}
+		out := e.waitJob(t, "client-faults", 3*time.Minute)
+		if !strings.Contains(out, `"failures": 0`) {
+			t.Fatalf("attestations failed beyond the client's retry policy (3 attempts, 1 s apart, on transport errors and 5xx/429):\n%s", out)
+		}
+		t.Logf("client during attestd pod deletions: %s", oneLine(out))
+		e.kubectl(t, "-n", sysNS, "rollout", "status", "deploy/sgxops-attestd", "--timeout=120s")
+	})
+
+	e.phase(t, "fault: operator pod deleted mid-rollout (v4); the Service never selects an untested revision", func() {
+		w := e.watchStableService(t, c)
+		app := e.getApp(t, c)
+		var args []string
+		for _, a := range app.Spec.Runtime.Args {
+			if a != "--sim-debug" {
+				args = append(args, a)
+			}
+		}
+		patch, _ := json.Marshal(map[string]any{"spec": map[string]any{"revision": "v4",
+			"runtime": map[string]any{"args": args},
+			"rollout": map[string]any{"timeouts": map[string]any{"start": "5m"}}}})
+		e.patchApp(t, string(patch))
+		eventually(t, 3*time.Minute, "the v4 Deployment", func() error {
+			_, err := e.kubectlTry("-n", appNS, "get", "deploy", appName+"-v4")
+			return err
+		})
+		op := strings.TrimSpace(e.kubectl(t, "-n", sysNS, "get", "pods", "-l", "app.kubernetes.io/name=operator",
+			"-o", "jsonpath={.items[0].metadata.name}"))
+		t.Logf("deleting operator pod %s while v4 is a candidate", op)
+		e.kubectl(t, "-n", sysNS, "delete", "pod", op, "--wait=false")
+		e.waitActive(t, c, "v4", 5*time.Minute)
+		seen := w.stop()
+		t.Logf("stable Service selected, in order: %v", seen)
+		if len(seen) == 0 || seen[len(seen)-1] != "v4" {
+			t.Fatalf("stable Service selections %v, want ... v4", seen)
+		}
+		for _, v := range w.violations {
+			t.Error(v)
+		}
+		e.checkRevision(t, c, adm, "v4", node)
+		if n := adm.count(t, "register", "v4"); n != 1 {
+			t.Fatalf("v4 registered %d times in attestd's audit log, want 1", n)
+		}
+		if n := len(strings.Fields(e.kubectl(t, "-n", appNS, "get", "pods", "-l", "job-name="+appName+"-v4-build",
+			"-o", "jsonpath={.items[*].metadata.name}"))); n != 1 {
+			t.Fatalf("%d build pods for v4, want 1", n)
+		}
+	})
+
+	e.phase(t, "fault: kubelet restart; running pods survive, the node comes back, clients keep working", func() {
+		before := e.kubectl(t, "-n", appNS, "get", "pods", "-l", "sgxops.io/revision=v4,sgxops.io/component=runtime",
+			"-o", "jsonpath={range .items[*]}{.metadata.name}={.status.containerStatuses[0].restartCount} {end}")
+		e.run(t, nil, "scripts/k8s/cluster.sh", "restart-kubelet")
+		time.Sleep(2 * time.Second)
+		e.kubectl(t, "wait", "--for=condition=Ready", "node/"+node, "--timeout=120s")
+		after := e.kubectl(t, "-n", appNS, "get", "pods", "-l", "sgxops.io/revision=v4,sgxops.io/component=runtime",
+			"-o", "jsonpath={range .items[*]}{.metadata.name}={.status.containerStatuses[0].restartCount} {end}")
+		if before != after {
+			t.Fatalf("runtime pods changed across the kubelet restart: %q -> %q", before, after)
+		}
+		out := e.clientJob(t, "client-after-kubelet", nil)
+		if !strings.Contains(out, `"v4": 1`) {
+			t.Fatalf("client after the kubelet restart:\n%s", out)
+		}
+	})
+
+	e.phase(t, "one-shot enclave Job (the oe-helloworld pattern): completion and logs in status", func() {
+		e.kubectl(t, "-n", appNS, "apply", "-f", "deploy/examples/aggregate-oneshot-job.yaml")
+		var rs v1.RevisionStatus
+		eventually(t, 3*time.Minute, "the one-shot Job's revision active", func() error {
+			var a v1.EnclaveApp
+			if err := c.Get(ctx, types.NamespacedName{Namespace: appNS, Name: "aggregate-oneshot"}, &a); err != nil {
+				return err
+			}
+			for _, r := range a.Status.Revisions {
+				if r.Phase == v1.PhaseFailed {
+					t.Fatalf("one-shot revision failed: %s\n%s", r.Message, r.Logs)
+				}
+			}
+			if a.Status.ActiveRevision != "v1" || len(a.Status.Revisions) == 0 {
+				return fmt.Errorf("status %+v", a.Status)
+			}
+			rs = a.Status.Revisions[0]
+			return nil
+		})
+		m, _ := aggregate.Measure("v1")
+		if !strings.Contains(rs.Logs, fmt.Sprintf("hello from the SIMULATED enclave aggregate v1 (MRENCLAVE %x)", m.MREnclave)) {
+			t.Fatalf("status logs of the one-shot Job: %q", rs.Logs)
+		}
+		if out := e.kubectl(t, "-n", appNS, "get", "svc", "-l", "sgxops.io/app=aggregate-oneshot", "-o", "name"); strings.TrimSpace(out) != "" {
+			t.Fatalf("a one-shot app got Services: %s", out)
+		}
+	})
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// waitJobRunning waits until the Job has a running pod.
+func (e *env) waitJobRunning(t *testing.T, name string) {
+	t.Helper()
+	eventually(t, 60*time.Second, "job "+name+" running", func() error {
+		out, err := e.kubectlTry("-n", appNS, "get", "pods", "-l", "job-name="+name, "-o", "jsonpath={.items[*].status.phase}")
+		if err != nil || !strings.Contains(out, "Running") {
+			return fmt.Errorf("pod phases %q %v", out, err)
+		}
+		return nil
+	})
+}
+
+// serviceWatch records every revision the stable Service selects, and a
+// violation whenever it selects a revision whose test Job has not succeeded.
+type serviceWatch struct {
+	cancel     context.CancelFunc
+	done       chan struct{}
+	seen       []string
+	violations []string
+}
+
+func (e *env) watchStableService(t *testing.T, c client.Client) *serviceWatch {
+	t.Helper()
+	cfg, err := clientcmd.BuildConfigFromFlags("", e.kubecfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	wi, err := cs.CoreV1().Services(appNS).Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + appName})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &serviceWatch{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		for ev := range wi.ResultChan() {
+			svc, ok := ev.Object.(*corev1.Service)
+			if !ok {
+				continue
+			}
+			rev := svc.Spec.Selector["sgxops.io/revision"]
+			if len(w.seen) > 0 && w.seen[len(w.seen)-1] == rev {
+				continue
+			}
+			w.seen = append(w.seen, rev)
+			if len(w.seen) == 1 {
+				continue // the selection when the watch started, promoted earlier and checked then
+			}
+			var job batchv1.Job
+			err := c.Get(context.Background(), types.NamespacedName{Namespace: appNS, Name: appName + "-" + rev + "-test"}, &job)
+			if err != nil || job.Status.Succeeded < 1 {
+				// A promoted revision's test Job may be cleaned up later, never before: it must exist and have succeeded now.
+				w.violations = append(w.violations, fmt.Sprintf("stable Service selected %s (resourceVersion %s) while its test Job had not succeeded (%v, succeeded=%d)",
+					rev, svc.ResourceVersion, err, job.Status.Succeeded))
+			}
+		}
+	}()
+	return w
+}
+
+func (w *serviceWatch) stop() []string {
+	w.cancel()
+	<-w.done
+	return w.seen
+}
 
 // diagnose logs what a person would look at after a failure.
 func (e *env) diagnose(t *testing.T) {
@@ -515,6 +699,43 @@ func (a *admin) get(rev string) (*releaseView, error) {
 		return nil, fmt.Errorf("attestd: %w: %s", err, b)
 	}
 	return &v, nil
+}
+
+// count returns how many audit entries record action on appName/rev, paging
+// through GET /admin/v1/audit.
+func (a *admin) count(t *testing.T, action, rev string) int {
+	t.Helper()
+	n := 0
+	after := uint64(0)
+	for {
+		req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/admin/v1/audit?after=%d&limit=1000", a.base, after), nil)
+		req.Header.Set("Authorization", "Bearer "+a.token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var page struct {
+			Next    *uint64 `json:"next"`
+			Entries []struct {
+				Seq                  uint64
+				Action, App, Release string
+			} `json:"entries"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&page)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("audit page after %d: %d %v", after, resp.StatusCode, err)
+		}
+		for _, en := range page.Entries {
+			if en.Action == action && en.App == appName && en.Release == rev {
+				n++
+			}
+		}
+		if page.Next == nil {
+			return n
+		}
+		after = *page.Next
+	}
 }
 
 // state checks that rev is in one of the states.
