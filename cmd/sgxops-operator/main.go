@@ -38,6 +38,7 @@ func run(args []string) error {
 	namespace := fl.String("namespace", "", "watch only this namespace (default: all)")
 	leNamespace := fl.String("leader-election-namespace", "", "namespace of the leader-election Lease (default: the operator's own, in a cluster)")
 	image := fl.String("sgxops-image", controller.DefaultSgxopsImage, "image with /sgxops, run in build, probe and test containers")
+	workers := fl.Int("max-concurrent-reconciles", 4, "EnclaveApps reconciled at once")
 	logLevel := fl.String("log-level", "info", "log level: debug, info, warn, error")
 	if err := fl.Parse(args); err != nil {
 		return err
@@ -78,7 +79,8 @@ func run(args []string) error {
 		return err
 	}
 	r := controller.New(mgr.GetClient(), mgr.GetAPIReader(), mgr.GetEventRecorder("sgxops-operator"), controller.Options{
-		SgxopsImage: *image,
+		SgxopsImage:             *image,
+		MaxConcurrentReconciles: *workers,
 		Logs: func(ctx context.Context, ns, pod, container string) (string, error) {
 			tailLines, limit := int64(20), int64(4096)
 			rc, err := cs.CoreV1().Pods(ns).GetLogs(pod, &corev1.PodLogOptions{Container: container, TailLines: &tailLines, LimitBytes: &limit}).Stream(ctx)

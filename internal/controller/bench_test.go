@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"runtime"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -212,7 +214,10 @@ func cpuTime() time.Duration {
 // per second (a hot loop shows here), and the heap after GC.
 func BenchmarkSteadyState200(b *testing.B) {
 	k8stestSkip(b)
-	const apps = 200
+	apps := 200
+	if n, err := strconv.Atoi(os.Getenv("SGXOPS_BENCH_APPS")); err == nil && n > 0 {
+		apps = n // a smaller run while investigating
+	}
 	att := startAttestd(b)
 	ns := namespace(b, att)
 	kctx, kstop := context.WithCancel(context.Background())
@@ -229,9 +234,9 @@ func BenchmarkSteadyState200(b *testing.B) {
 		}
 	}()
 	var reqs atomic.Int64
-	startManager(b, ns, countingConfig(&reqs), Options{})
+	startManager(b, ns, countingConfig(&reqs), Options{MaxConcurrentReconciles: 4})
 	ctx := context.Background()
-	t0 := time.Now()
+	t0, lastLog := time.Now(), time.Now()
 	for i := 0; i < apps; i++ {
 		a := newApp(ns, fmt.Sprintf("app%03d", i), "v1", att.URL)
 		a.Spec.Runtime.Replicas = 1
@@ -239,7 +244,7 @@ func BenchmarkSteadyState200(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	eventually(b, 10*time.Minute, "200 apps active", func() (bool, string) {
+	eventually(b, 10*time.Minute, "all apps active", func() (bool, string) {
 		var l v1.EnclaveAppList
 		if err := env.Client.List(ctx, &l, client.InNamespace(ns)); err != nil {
 			return false, err.Error()
@@ -250,9 +255,13 @@ func BenchmarkSteadyState200(b *testing.B) {
 				n++
 			}
 		}
+		if time.Since(lastLog) > 15*time.Second {
+			lastLog = time.Now()
+			fmt.Fprintf(os.Stderr, "steady-state setup: %d/%d active after %s\n", n, apps, time.Since(t0).Round(time.Second))
+		}
 		return n == apps, fmt.Sprintf("%d/%d active", n, apps)
 	})
-	b.Logf("200 apps from create to Active in %s, %d API requests by the manager", time.Since(t0).Round(time.Millisecond), reqs.Load())
+	b.Logf("%d apps from create to Active in %s, %d API requests by the manager", apps, time.Since(t0).Round(time.Millisecond), reqs.Load())
 	kstop()
 	<-kdone
 	time.Sleep(2 * time.Second) // let the last events settle

@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -47,6 +48,9 @@ type Options struct {
 	// Logs returns the tail of a pod container's log, for Job mode status.
 	// Zero: the container's termination message stands in.
 	Logs func(ctx context.Context, namespace, pod, container string) (string, error)
+	// MaxConcurrentReconciles is how many EnclaveApps are reconciled at once
+	// (one object is never reconciled twice at the same time). Zero: 1.
+	MaxConcurrentReconciles int
 	// AfterAction is called after each change made outside the EnclaveApp
 	// (a Job created, a release registered, the Service switched, ...) and
 	// after each status write; an error ends the reconcile there. Tests use
@@ -110,6 +114,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&appsv1.Deployment{}).
 		Owns(&corev1.Service{}).
 		Owns(&corev1.Secret{}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(1, r.opts.MaxConcurrentReconciles)}).
 		Complete(r)
 }
 

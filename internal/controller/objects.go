@@ -419,13 +419,20 @@ func service(a *v1.EnclaveApp, name, rev string) *corev1.Service {
 		labelRev = "" // the stable Service belongs to no revision
 		component = "stable"
 	}
-	return &corev1.Service{
+	svc := &corev1.Service{
 		ObjectMeta: objMeta(a, name, labelRev, component),
 		Spec: corev1.ServiceSpec{
 			Selector: runtimeSelector(a, rev),
 			Ports:    []corev1.ServicePort{{Name: "http", Port: port, TargetPort: intstr.FromInt32(port)}},
 		},
 	}
+	if labelRev != "" {
+		// Per-revision Services are headless: the test Job and people reach
+		// the revision's ready pods by DNS, and 200 apps do not take 400
+		// virtual IPs from the cluster's service range.
+		svc.Spec.ClusterIP = corev1.ClusterIPNone
+	}
+	return svc
 }
 
 // serviceURL is rev's per-revision Service as the test Job reaches it.

@@ -106,8 +106,12 @@ func TestRuntimePodContract(t *testing.T) {
 	if _, ok := ps.Containers[0].Resources.Limits[corev1.ResourceName("sgx.intel.com/enclave")]; !ok {
 		t.Errorf("Intel resources: %v", ps.Containers[0].Resources.Limits)
 	}
-	if s := service(a, "agg", "v2"); s.Spec.Selector[v1.LabelRevision] != "v2" || s.Labels[v1.LabelRevision] != "" {
+	if s := service(a, "agg", "v2"); s.Spec.Selector[v1.LabelRevision] != "v2" || s.Spec.Selector[v1.LabelComponent] != "runtime" ||
+		s.Labels[v1.LabelRevision] != "" || s.Spec.ClusterIP != "" {
 		t.Errorf("stable service: %+v", s)
+	}
+	if s := service(a, "agg-v2", "v2"); s.Spec.ClusterIP != corev1.ClusterIPNone || s.Labels[v1.LabelRevision] != "v2" {
+		t.Errorf("per-revision service: %+v", s)
 	}
 	if !strings.HasSuffix(secretName("agg", "v2"), "-v2-measurement") {
 		t.Error(secretName("agg", "v2"))

@@ -36,6 +36,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -59,6 +60,7 @@ func TestMain(m *testing.M) {
 		h = slog.NewTextHandler(os.Stderr, nil)
 	}
 	ctrl.SetLogger(logr.FromSlogHandler(h))
+	klog.SetLogger(logr.FromSlogHandler(h)) // client-go's own lines (e.g. a watch cut by a stopping manager)
 	os.Exit(k8stest.Main(m, &env))
 }
 
@@ -375,7 +377,9 @@ func startManager(t testing.TB, ns string, cfg *rest.Config, opts Options) *mana
 		LeaderElectionID:              "sgxops-operator-test",
 		LeaderElectionNamespace:       ns,
 		LeaderElectionReleaseOnCancel: true,
-		Controller:                    config.Controller{SkipNameValidation: ptr.To(true)},
+		// Generous: the test machine is shared, and a lost lease stops the manager.
+		LeaseDuration: ptr.To(60 * time.Second), RenewDeadline: ptr.To(45 * time.Second),
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 	})
 	if err != nil {
 		t.Fatal(err)
