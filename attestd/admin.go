@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/sgxops/sgxops/audit"
@@ -28,7 +27,7 @@ import (
 //	POST /admin/v1/releases/{app}/{name}/retire                          admin
 //	POST /admin/v1/releases/{app}/{name}/revoke      {"reason":"..."}    admin
 //	POST /admin/v1/sweep                             retire drain-expired admin
-//	GET  /admin/v1/audit[?after=N&limit=M]           the log     anonymous
+//	GET  /admin/v1/audit[?after=N&limit=M]           the log     anonymous (paged, see auditpage.go)
 //	GET  /admin/v1/audit/verify                      verify it   anonymous
 //
 // The audit log is readable anonymously: it is the transparency record
@@ -59,12 +58,6 @@ type TransitionRequest struct {
 // ReleaseList is the body of the list endpoints.
 type ReleaseList struct {
 	Releases []registry.View `json:"releases"`
-}
-
-// AuditPage is the body of GET /admin/v1/audit.
-type AuditPage struct {
-	Entries []audit.Entry `json:"entries"`
-	Head    audit.Head    `json:"head"`
 }
 
 func decodeBody(r *http.Request, v any, optional bool) error {
@@ -217,36 +210,6 @@ func (s *Server) handleSweep(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, ReleaseList{Releases: views})
 	return s.done("sweep", nil)
-}
-
-func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) error {
-	q := r.URL.Query()
-	var after uint64
-	limit := 0
-	var err error
-	if v := q.Get("after"); v != "" {
-		if after, err = strconv.ParseUint(v, 10, 64); err != nil {
-			return badRequest("after=%q is not a sequence number", v)
-		}
-	}
-	if v := q.Get("limit"); v != "" {
-		if limit, err = strconv.Atoi(v); err != nil || limit < 0 {
-			return badRequest("limit=%q is not a non-negative number", v)
-		}
-	}
-	head, err := s.reg.AuditHead(r.Context())
-	if err != nil {
-		return err
-	}
-	entries, err := s.store.ListAudit(r.Context(), after, limit)
-	if err != nil {
-		return err
-	}
-	if entries == nil {
-		entries = []audit.Entry{}
-	}
-	writeJSON(w, http.StatusOK, AuditPage{Entries: entries, Head: head})
-	return nil
 }
 
 // AuditVerification is the body of GET /admin/v1/audit/verify.
