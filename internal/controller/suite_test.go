@@ -109,26 +109,35 @@ func (a *testAttestd) release(t testing.TB, app, name string) *registry.View {
 	return v
 }
 
-// auditCount counts audit entries of app/rel with action.
+// auditCount counts audit entries of app/rel with action, reading every page
+// of the log.
 func (a *testAttestd) auditCount(t testing.TB, app, rel string, action audit.Action) int {
 	t.Helper()
-	resp, err := http.Get(a.URL + "/admin/v1/audit?limit=10000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	var page attestd.AuditPage
-	if err := json.Unmarshal(b, &page); err != nil {
-		t.Fatalf("audit: %v: %s", err, b)
-	}
 	n := 0
-	for _, e := range page.Entries {
-		if e.App == app && e.Release == rel && e.Action == action {
-			n++
+	var after uint64
+	for {
+		resp, err := http.Get(fmt.Sprintf("%s/admin/v1/audit?after=%d&limit=1000", a.URL, after))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var page struct {
+			Entries []audit.Entry `json:"entries"`
+		}
+		if err := json.Unmarshal(b, &page); err != nil {
+			t.Fatalf("audit: %v: %s", err, b)
+		}
+		if len(page.Entries) == 0 {
+			return n
+		}
+		for _, e := range page.Entries {
+			if e.App == app && e.Release == rel && e.Action == action {
+				n++
+			}
+			after = e.Seq
 		}
 	}
-	return n
 }
 
 var nsSeq atomic.Int64
