@@ -82,7 +82,7 @@ func (s *Store) commit(ctx context.Context, ch store.Change) (store.Committed, e
 		}
 		// The previous commit must be materialized before its intent is
 		// replaced: the ledger keeps only the last one.
-		if err := s.rollForward(ctx, l, false); err != nil {
+		if err := s.rollForward(ctx, l, nil); err != nil {
 			return store.Committed{}, fmt.Errorf("kube: finishing the previous commit (revision %d): %w", l.Spec.Revision, err)
 		}
 		tx := newTxn(ctx, newSnapshot(s, l))
@@ -112,7 +112,7 @@ func (s *Store) commit(ctx context.Context, ch store.Change) (store.Committed, e
 		}
 		// Committed. A failure to materialize is finished by the next
 		// reader or writer, so it does not fail the commit.
-		s.rollForwardQuietly(ctx, next, true)
+		s.rollForwardQuietly(ctx, next, tx.sn.seen)
 		return c, nil
 	}
 	return store.Committed{}, &store.ConflictError{Key: "ledger", Expected: uint64(max(firstRev, 0)), Actual: uint64(max(lastRev, 0))}

@@ -118,7 +118,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, err
 	}
 	if !s.readOnly {
-		if err := s.rollForward(ctx, l, false); err != nil {
+		if err := s.rollForward(ctx, l, nil); err != nil {
 			return nil, fmt.Errorf("kube: finishing the last commit in namespace %s: %w", s.ns, err)
 		}
 	}
@@ -166,7 +166,7 @@ func (s *Store) Ping(ctx context.Context) error {
 	if s.readOnly {
 		return nil // reads resolve a commit that is not materialized yet
 	}
-	return s.rollForward(ctx, l, false)
+	return s.rollForward(ctx, l, nil)
 }
 
 func (s *Store) usable(ctx context.Context) error {

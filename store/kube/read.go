@@ -120,6 +120,14 @@ func (sn *snapshot) get(ctx context.Context, kind, name string, obj client.Objec
 	return true, nil
 }
 
+// remember keeps an object read for a commit, so that the commit's
+// roll-forward can update it without reading it again.
+func (sn *snapshot) remember(key string, found bool, o client.Object) {
+	if found {
+		sn.seen[key] = o
+	}
+}
+
 func (sn *snapshot) badContent(kind, name string, err error) error {
 	return sn.edit(kind, name, ReasonChanged, err.Error())
 }
@@ -129,11 +137,15 @@ func (sn *snapshot) getRelease(ctx context.Context, app, name string) (store.Rel
 	if _, in := sn.l.Spec.Objects[prefixRelease+obj]; !in {
 		return store.ReleaseRecord{}, false, nil // also covers names that cannot be object names
 	}
+	if o, ok := sn.seen[prefixRelease+obj].(*v1.AttestdRelease); ok { // listed already
+		return sn.release(obj, &o.Spec, o.Spec.Revision)
+	}
 	var o v1.AttestdRelease
 	found, err := sn.get(ctx, kindRelease, obj, &o)
 	if err != nil {
 		return store.ReleaseRecord{}, false, err
 	}
+	sn.remember(prefixRelease+obj, found, &o)
 	return sn.release(obj, storedSpec(found, &o.Spec), o.Spec.Revision)
 }
 
@@ -171,6 +183,7 @@ func (sn *snapshot) listReleases(ctx context.Context, app string) ([]store.Relea
 	stored := map[string]*v1.AttestdReleaseSpec{}
 	for i := range list.Items {
 		stored[list.Items[i].Name] = &list.Items[i].Spec
+		sn.remember(prefixRelease+list.Items[i].Name, true, &list.Items[i])
 	}
 	names := recordedNames(sn.l.Spec.Objects, prefixRelease, stored)
 	var out []store.ReleaseRecord
@@ -221,11 +234,15 @@ func (sn *snapshot) getPolicy(ctx context.Context, typ string) (store.PolicyReco
 	if _, in := sn.l.Spec.Objects[prefixPolicy+obj]; !in {
 		return store.PolicyRecord{}, false, nil
 	}
+	if o, ok := sn.seen[prefixPolicy+obj].(*v1.AttestdPolicy); ok { // listed already
+		return sn.policy(obj, &o.Spec, o.Spec.Revision)
+	}
 	var o v1.AttestdPolicy
 	found, err := sn.get(ctx, kindPolicy, obj, &o)
 	if err != nil {
 		return store.PolicyRecord{}, false, err
 	}
+	sn.remember(prefixPolicy+obj, found, &o)
 	return sn.policy(obj, storedSpec(found, &o.Spec), o.Spec.Revision)
 }
 
@@ -260,6 +277,7 @@ func (sn *snapshot) listPolicies(ctx context.Context) ([]store.PolicyRecord, err
 	stored := map[string]*v1.AttestdPolicySpec{}
 	for i := range list.Items {
 		stored[list.Items[i].Name] = &list.Items[i].Spec
+		sn.remember(prefixPolicy+list.Items[i].Name, true, &list.Items[i])
 	}
 	out := []store.PolicyRecord{}
 	for _, obj := range recordedNames(sn.l.Spec.Objects, prefixPolicy, stored) {
@@ -288,6 +306,7 @@ func (sn *snapshot) getPolicyCerts(ctx context.Context) (store.PolicyCertsRecord
 	if err != nil {
 		return store.PolicyCertsRecord{}, err
 	}
+	sn.remember(keyCerts, found, &o)
 	spec, _, err := resolve(sn, kindCerts, certsName, keyCerts, storedSpec(found, &o.Spec), o.Spec.Revision, sn.intentCerts)
 	if err != nil {
 		return store.PolicyCertsRecord{}, err

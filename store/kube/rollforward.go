@@ -32,20 +32,21 @@ func (s *Store) setApplied(id string) {
 // its audit entries. It is idempotent and safe to run concurrently with
 // other roll-forwards and with later commits: an object is only written
 // while it is behind the intent's revision (compare-and-swap on its
-// resourceVersion), so a late writer never undoes a newer commit. own: the
-// caller just committed l, so the objects it creates are created without
-// reading them first.
-func (s *Store) rollForward(ctx context.Context, l *v1.AttestdLedger, own bool) error {
+// resourceVersion), so a late writer never undoes a newer commit. own is nil
+// unless the caller just committed l: then the objects it creates are
+// created without reading them first, and those it read for the commit
+// (own, by ledger key) are updated without reading them again.
+func (s *Store) rollForward(ctx context.Context, l *v1.AttestdLedger, own map[string]client.Object) error {
 	in := l.Spec.Intent
 	if in == nil || s.isApplied(in.ID) {
 		return nil
 	}
-	fresh := func(key string) bool { return own && in.Previous[key] == "" }
+	fresh := func(key string) bool { return own != nil && in.Previous[key] == "" }
 	for i := range in.Releases {
 		r := in.Releases[i]
 		labels := managedLabels()
 		labels["sgxops.io/app"] = r.App
-		err := upsert(ctx, s, kindRelease, releaseName(r.App, r.Name), fresh(prefixRelease+releaseName(r.App, r.Name)), labels, r, in.Revision,
+		err := upsert(ctx, s, kindRelease, releaseName(r.App, r.Name), fresh(prefixRelease+releaseName(r.App, r.Name)), own[prefixRelease+releaseName(r.App, r.Name)], labels, r, in.Revision,
 			func() *v1.AttestdRelease { return &v1.AttestdRelease{} },
 			func(o *v1.AttestdRelease) *v1.AttestdReleaseSpec { return &o.Spec })
 		if err != nil {
@@ -53,7 +54,7 @@ func (s *Store) rollForward(ctx context.Context, l *v1.AttestdLedger, own bool) 
 		}
 	}
 	for i := range in.Policies {
-		err := upsert(ctx, s, kindPolicy, policyName(in.Policies[i].Type), fresh(prefixPolicy+policyName(in.Policies[i].Type)), managedLabels(), in.Policies[i], in.Revision,
+		err := upsert(ctx, s, kindPolicy, policyName(in.Policies[i].Type), fresh(prefixPolicy+policyName(in.Policies[i].Type)), own[prefixPolicy+policyName(in.Policies[i].Type)], managedLabels(), in.Policies[i], in.Revision,
 			func() *v1.AttestdPolicy { return &v1.AttestdPolicy{} },
 			func(o *v1.AttestdPolicy) *v1.AttestdPolicySpec { return &o.Spec })
 		if err != nil {
@@ -61,7 +62,7 @@ func (s *Store) rollForward(ctx context.Context, l *v1.AttestdLedger, own bool) 
 		}
 	}
 	if c := in.PolicyCertificates; c != nil {
-		err := upsert(ctx, s, kindCerts, certsName, fresh(keyCerts), managedLabels(), *c, in.Revision,
+		err := upsert(ctx, s, kindCerts, certsName, fresh(keyCerts), own[keyCerts], managedLabels(), *c, in.Revision,
 			func() *v1.AttestdPolicyCertificates { return &v1.AttestdPolicyCertificates{} },
 			func(o *v1.AttestdPolicyCertificates) *v1.AttestdPolicyCertificatesSpec { return &o.Spec })
 		if err != nil {
@@ -69,7 +70,7 @@ func (s *Store) rollForward(ctx context.Context, l *v1.AttestdLedger, own bool) 
 		}
 	}
 	if len(in.Entries) > 0 {
-		if err := s.appendEntries(ctx, in.Segment, in.Entries, own); err != nil {
+		if err := s.appendEntries(ctx, in.Segment, in.Entries, own != nil); err != nil {
 			return err
 		}
 	}
@@ -79,7 +80,7 @@ func (s *Store) rollForward(ctx context.Context, l *v1.AttestdLedger, own bool) 
 
 // rollForwardQuietly is a roll-forward after a read that already has its
 // answer: a failure is only reported to Observe (the next writer retries).
-func (s *Store) rollForwardQuietly(ctx context.Context, l *v1.AttestdLedger, own bool) {
+func (s *Store) rollForwardQuietly(ctx context.Context, l *v1.AttestdLedger, own map[string]client.Object) {
 	start := time.Now()
 	err := s.rollForward(ctx, l, own)
 	s.report("roll-forward", start, err)
@@ -105,17 +106,24 @@ func specRevision(spec any) int64 {
 // upsert makes object name hold want (written by the commit at revision rev)
 // unless it already does or a newer commit has replaced it. An object at
 // revision rev with other content was changed by hand: an *EditError.
-// fresh (the commit creates the object) tries a create before any read.
-func upsert[O client.Object, S revisioned](ctx context.Context, s *Store, kind, name string, fresh bool, labels map[string]string,
-	want S, rev int64, newObj func() O, spec func(O) *S) error {
+// fresh (the commit creates the object) tries a create before any read;
+// known (when an O) is the object as read for the commit, used instead of
+// the first read.
+func upsert[O client.Object, S revisioned](ctx context.Context, s *Store, kind, name string, fresh bool, known client.Object,
+	labels map[string]string, want S, rev int64, newObj func() O, spec func(O) *S) error {
 	wantDigest := digest(&want)
 	for range maxWriteAttempts {
 		o := newObj()
 		var err error
-		if fresh {
+		k, isKnown := known.(O)
+		known = nil
+		switch {
+		case fresh:
 			fresh = false // create without reading first; only once
 			err = apierrors.NewNotFound(schema.GroupResource{}, name)
-		} else {
+		case isKnown:
+			o = k
+		default:
 			err = s.call("get", kind, func() error { return s.c.Get(ctx, client.ObjectKey{Namespace: s.ns, Name: name}, o) })
 		}
 		if apierrors.IsNotFound(err) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/sgxops/sgxops/api/v1alpha1"
 )
@@ -27,11 +28,14 @@ type snapshot struct {
 	intentCerts *v1.AttestdPolicyCertificatesSpec
 	// usedIntent: some content came from the intent (not yet materialized).
 	usedIntent bool
+	// seen holds the objects read, by ledger key (see remember).
+	seen map[string]client.Object
 }
 
 func newSnapshot(s *Store, l *v1.AttestdLedger) *snapshot {
 	sn := &snapshot{s: s, l: l, rev: l.Spec.Revision,
-		intentRel: map[string]*v1.AttestdReleaseSpec{}, intentPol: map[string]*v1.AttestdPolicySpec{}}
+		intentRel: map[string]*v1.AttestdReleaseSpec{}, intentPol: map[string]*v1.AttestdPolicySpec{},
+		seen: map[string]client.Object{}}
 	if in := l.Spec.Intent; in != nil {
 		sn.intentRev = in.Revision
 		for i := range in.Releases {
@@ -111,7 +115,7 @@ func (s *Store) view(ctx context.Context, fn func(*snapshot) error) error {
 			continue
 		}
 		if err == nil && sn.usedIntent && !s.readOnly {
-			s.rollForwardQuietly(ctx, l, false)
+			s.rollForwardQuietly(ctx, l, nil)
 		}
 		return err
 	}
