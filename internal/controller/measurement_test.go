@@ -29,6 +29,7 @@ func TestParseMeasurement(t *testing.T) {
 		{"measure error", `[{"file":"a.so","error":"enclave: no SIGSTRUCT"}]`, ErrMeasurementInvalid, nil},
 		{"short mrenclave", `[{"file":"a.so","mrenclave":"abcd"}]`, ErrMeasurementInvalid, nil},
 		{"bad mrsigner", `[{"file":"a.so","mrenclave":"` + mr + `","mrsigner":"zz"}]`, ErrMeasurementInvalid, nil},
+		{"bad signature", `[{"file":"a.so","mrenclave":"` + mr + `","signature_valid":false,"signature_error":"rsa: verification error"}]`, ErrMeasurementInvalid, nil},
 		{"debug enclave", `[{"file":"a.so","mrenclave":"` + mr + `","debug":true}]`, ErrDebugEnclave, func(t *testing.T, m *Measurement) {
 			if m == nil || m.MREnclave != mr {
 				t.Errorf("debug: the measurement is still reported: %+v", m)
