@@ -8,6 +8,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -108,22 +109,15 @@ func TestRolloutBlueGreen(t *testing.T) {
 	checkEvents(t, ns, "agg", "Registered", "Promoted", "RevisionRetired")
 }
 
-func k8stestSkip(t testing.TB) {
-	t.Helper()
-	if env == nil {
-		skip(t)
-	}
-}
-
 func checkEvents(t *testing.T, ns, name string, reasons ...string) {
 	t.Helper()
 	eventually(t, 10*time.Second, "events", func() (bool, string) {
-		var evs eventsList
-		if err := env.Client.List(context.Background(), &evs.l, client.InNamespace(ns)); err != nil {
+		var evs eventsv1.EventList
+		if err := env.Client.List(context.Background(), &evs, client.InNamespace(ns)); err != nil {
 			return false, err.Error()
 		}
 		got := map[string]bool{}
-		for _, e := range evs.l.Items {
+		for _, e := range evs.Items {
 			if e.Regarding.Name == name {
 				got[e.Reason] = true
 			}

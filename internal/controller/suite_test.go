@@ -54,6 +54,14 @@ import (
 
 var env *k8stest.Env
 
+// k8stestSkip skips (or fails, when SGXOPS_REQUIRE_K8S=1) without an API server.
+func k8stestSkip(t testing.TB) {
+	t.Helper()
+	if env == nil {
+		k8stest.Skip(t)
+	}
+}
+
 func TestMain(m *testing.M) {
 	var h slog.Handler = slog.DiscardHandler
 	if os.Getenv("SGXOPS_TEST_LOG") != "" {
