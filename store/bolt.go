@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -40,6 +41,9 @@ type BoltOptions struct {
 	LockTimeout time.Duration
 	// FileMode is the permission of a newly created file. Zero: 0600.
 	FileMode os.FileMode
+	// SkipCheck skips the consistency check of the whole file (Check) at
+	// open. Zero: the file is checked, and a damaged one is refused.
+	SkipCheck bool
 }
 
 // Layout: bucket "meta" holds "schema" (u64), "revision" (u64) and "head"
@@ -71,6 +75,7 @@ type Bolt struct {
 var _ Store = (*Bolt)(nil)
 
 // OpenBolt opens (and, unless read-only, creates) the store at path.
+// Unless opts.SkipCheck, the whole file is checked first (see Check).
 // Errors: ErrLocked when another process holds the lock, ErrCorrupt when the
 // file is not a bbolt file of this store or is damaged, a *SchemaError when
 // it was written by a newer version, fs.ErrNotExist for a missing file in
@@ -99,6 +104,12 @@ func OpenBolt(path string, opts BoltOptions) (*Bolt, error) {
 		return nil, fmt.Errorf("store: opening %s: %w", path, err)
 	}
 	b := &Bolt{db: db, path: path, readOnly: opts.ReadOnly}
+	if !opts.SkipCheck {
+		if err := b.Check(); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
 	if opts.ReadOnly {
 		err = b.view(checkSchema)
 	} else {
@@ -169,20 +180,28 @@ func mapErr(err error) error {
 }
 
 // guard runs fn, turning a panic inside bbolt (which it raises on some
-// damaged pages) into ErrCorrupt.
-func guard(fn func(*bolt.Tx) error) func(*bolt.Tx) error {
+// damaged pages) and a memory fault while reading the mapped file (a page id
+// beyond the file) into ErrCorrupt naming the file. Faults become panics only
+// on the goroutine that set debug.SetPanicOnFault, so fn must not read the
+// file from another goroutine.
+func (b *Bolt) guard(fn func(*bolt.Tx) error) func(*bolt.Tx) error {
 	return func(tx *bolt.Tx) (err error) {
+		defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 		defer func() {
 			if p := recover(); p != nil {
-				err = fmt.Errorf("reading the bbolt file: %v: %w", p, ErrCorrupt)
+				if f, ok := p.(interface{ Addr() uintptr }); ok {
+					err = fmt.Errorf("store: %s is damaged: memory fault at %#x while reading it (a page reference points outside the file): %w", b.path, f.Addr(), ErrCorrupt)
+					return
+				}
+				err = fmt.Errorf("store: %s is damaged: reading it failed: %v: %w", b.path, p, ErrCorrupt)
 			}
 		}()
 		return fn(tx)
 	}
 }
 
-func (b *Bolt) view(fn func(*bolt.Tx) error) error   { return mapErr(b.db.View(guard(fn))) }
-func (b *Bolt) update(fn func(*bolt.Tx) error) error { return mapErr(b.db.Update(guard(fn))) }
+func (b *Bolt) view(fn func(*bolt.Tx) error) error   { return mapErr(b.db.View(b.guard(fn))) }
+func (b *Bolt) update(fn func(*bolt.Tx) error) error { return mapErr(b.db.Update(b.guard(fn))) }
 
 // Path returns the file the store was opened from.
 func (b *Bolt) Path() string { return b.path }

@@ -19,6 +19,7 @@ import (
 	"github.com/sgxops/sgxops/registry"
 	"github.com/sgxops/sgxops/release"
 	"github.com/sgxops/sgxops/store"
+	"github.com/sgxops/sgxops/store/storetest"
 )
 
 func auditMain(args ...string) (int, string, string) {
@@ -128,6 +129,10 @@ func TestAuditUnreadableStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	// A child page id beyond the file in a branch page (issue 13): it used to
+	// crash the CLI with exit 2 and a fault trace.
+	damaged := t.TempDir()
+	storetest.DamagedBolt(t, store.BoltPath(damaged), 3000)
 	tests := []struct {
 		name string
 		dir  string
@@ -135,6 +140,7 @@ func TestAuditUnreadableStore(t *testing.T) {
 	}{
 		{"missing", filepath.Join(t.TempDir(), "nope"), "no such file"},
 		{"garbage", garbage, "corrupt"},
+		{"damaged branch page", damaged, store.BoltPath(damaged) + " is damaged"},
 	}
 	for _, tc := range tests {
 		for _, sub := range []string{"verify", "log"} {
