@@ -31,7 +31,8 @@ import (
 //     Job was created (JobCreated).
 //   - Verified: the in-cluster test Job attested the candidate through its
 //     Service, naming the candidate release. Reasons: Testing, TestPassed,
-//     TestFailed, TestTimeout.
+//     TestFailed, TestTimeout. Job mode: the run Job finished (JobCompleted,
+//     JobFailed, JobTimeout).
 //   - Promoted: the revision is active in attestd and the stable Service
 //     <name> selects it. Reasons: Promoted, AwaitingPromotion (autoPromote
 //     is false: run `sgxops rollout promote`), Aborted, Superseded.

@@ -182,6 +182,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 	}
 	if err != nil {
+		// Retried with backoff; say so where people look (events are
+		// aggregated, so a retry loop does not flood).
+		x.event(corev1.EventTypeWarning, "ReconcileError", "%v", err)
 		return ctrl.Result{}, err
 	}
 	return ctrl.Result{RequeueAfter: x.next}, nil
