@@ -161,6 +161,10 @@ func getEnclaveApp(ctx context.Context, c client.Client, ns, name string) (*v1.E
 // annotate asks the operator to promote or abort the candidate.
 func (o *rolloutOptions) annotate(cmd *cobra.Command, name, key string) error {
 	ctx := cmd.Context()
+	out, err := parseOutput(o.output)
+	if err != nil {
+		return err
+	}
 	c, ns, err := o.client()
 	if err != nil {
 		return err
@@ -201,9 +205,17 @@ func (o *rolloutOptions) annotate(cmd *cobra.Command, name, key string) error {
 		return withExit(ExitInternal, err)
 	}
 	verb := strings.TrimPrefix(key, "sgxops.io/")
-	fmt.Fprintf(cmd.OutOrStdout(), "%s of %s/%s requested\n", verb, name, rev)
+	res := rolloutAction{Name: name, Namespace: ns, Revision: rev, Action: verb}
+	report := func(done bool, msg string) error {
+		res.Done = done
+		if out == outputJSON {
+			return writeJSON(cmd.OutOrStdout(), res)
+		}
+		_, err := fmt.Fprintln(cmd.OutOrStdout(), msg)
+		return err
+	}
 	if o.wait <= 0 {
-		return nil
+		return report(false, fmt.Sprintf("%s of %s/%s requested", verb, name, rev))
 	}
 	deadline := time.Now().Add(o.wait)
 	for {
@@ -219,11 +231,9 @@ func (o *rolloutOptions) annotate(cmd *cobra.Command, name, key string) error {
 		}
 		switch {
 		case key == v1.AnnotationPromote && app.Status.ActiveRevision == rev:
-			fmt.Fprintf(cmd.OutOrStdout(), "%s is active\n", rev)
-			return nil
+			return report(true, rev+" is active")
 		case key == v1.AnnotationAbort && phase == v1.PhaseFailed:
-			fmt.Fprintf(cmd.OutOrStdout(), "%s aborted\n", rev)
-			return nil
+			return report(true, rev+" aborted")
 		case key == v1.AnnotationPromote && phase == v1.PhaseFailed:
 			return withExit(ExitInvalidInput, fmt.Errorf("%s failed during promotion", rev))
 		case time.Now().After(deadline):
@@ -235,6 +245,16 @@ func (o *rolloutOptions) annotate(cmd *cobra.Command, name, key string) error {
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
+}
+
+// rolloutAction is the JSON of `sgxops rollout promote|abort`.
+type rolloutAction struct {
+	Name      string `json:"name"`
+	Namespace string `json:"namespace"`
+	Revision  string `json:"revision"`
+	Action    string `json:"action"` // promote or abort
+	// Done is true when --wait saw it finish; false when only requested.
+	Done bool `json:"done"`
 }
 
 // rolloutStatus is the JSON of `sgxops rollout status`.

@@ -97,7 +97,12 @@ func TestManualPromotionCLI(t *testing.T) {
 		a := getApp(t, ns, "manual")
 		return a.Status.CandidateRevision == "v2" && condition(a, v1.ConditionPromoted).Reason == "AwaitingPromotion", summary(a)
 	})
-	if code, out, stderr = sgxops(t, append([]string{"rollout", "abort", "manual", "--wait", "30s"}, base...)...); code != 0 {
+	code, out, stderr = sgxops(t, append([]string{"rollout", "abort", "manual", "--wait", "30s", "-o", "json"}, base...)...)
+	var res struct {
+		Revision, Action string
+		Done             bool
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &res) != nil || res.Revision != "v2" || res.Action != "abort" || !res.Done {
 		t.Fatalf("abort: exit %d: %s %s", code, out, stderr)
 	}
 	a := getApp(t, ns, "manual")
