@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 )
 
 // Error codes of the MAA error body {"error":{"code","message"}}. InvalidQuote
@@ -35,6 +36,8 @@ type APIError struct {
 	Code    string
 	Message string
 	Err     error // cause, for logs; never sent to the client
+	// RetryAfter, when positive, is sent as Retry-After (whole seconds).
+	RetryAfter time.Duration
 }
 
 func (e *APIError) Error() string {
@@ -75,6 +78,9 @@ func writeError(w http.ResponseWriter, err error) {
 		ae = &APIError{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "internal error", Err: err}
 	}
 	w.Header().Set("x-ms-error-code", ae.Code)
+	if ae.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((ae.RetryAfter+time.Second-1)/time.Second)))
+	}
 	writeJSON(w, ae.Status, errorBody{Error: errorDetail{Code: ae.Code, Message: ae.Message}})
 }
 

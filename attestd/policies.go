@@ -180,11 +180,14 @@ func (s *Server) resetPolicy(w http.ResponseWriter, r *http.Request, typ string,
 }
 
 // registryError maps registry and store errors to API errors.
+// busyRetryAfter is the Retry-After of a write that waited its turn too long.
+const busyRetryAfter = time.Second
+
 func registryError(err error) error {
 	msg := trimPrefix(err.Error())
 	switch {
 	case errors.Is(err, registry.ErrBusy):
-		return &APIError{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: msg, Err: err}
+		return &APIError{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: msg, Err: err, RetryAfter: busyRetryAfter}
 	case isNotFound(err):
 		return &APIError{Status: http.StatusNotFound, Code: CodeNotFound, Message: msg, Err: err}
 	case isConflict(err):

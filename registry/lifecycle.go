@@ -22,7 +22,7 @@ func (r *Registry) Register(ctx context.Context, actor string, rel release.Relea
 		return View{}, err
 	}
 	var cand release.Release
-	c, _, err := r.commit(ctx, func(now time.Time) (store.Change, error) {
+	c, _, err := r.commit(ctx, "app "+rel.App, func(now time.Time) (store.Change, error) {
 		var err error
 		if cand, err = release.NewCandidate(rel, now); err != nil {
 			return store.Change{}, err
@@ -70,7 +70,7 @@ func (r *Registry) Activate(ctx context.Context, actor, app, name string, grace 
 		return View{}, err
 	}
 	var activated release.Release
-	c, now, err := r.commit(ctx, func(now time.Time) (store.Change, error) {
+	c, now, err := r.commit(ctx, "app "+app, func(now time.Time) (store.Change, error) {
 		recs, err := r.s.ListReleases(ctx, app)
 		if err != nil {
 			return store.Change{}, err
@@ -134,7 +134,7 @@ func (r *Registry) update(ctx context.Context, actor, app, name string, action a
 		return View{}, err
 	}
 	var next release.Release
-	c, now, err := r.commit(ctx, func(now time.Time) (store.Change, error) {
+	c, now, err := r.commit(ctx, "app "+app, func(now time.Time) (store.Change, error) {
 		cur, err := r.s.GetRelease(ctx, app, name)
 		if err != nil {
 			return store.Change{}, err
@@ -212,7 +212,7 @@ func (r *Registry) Sweep(ctx context.Context, actor string) ([]View, error) {
 		return nil, err
 	}
 	var retired []release.Release
-	c, now, err := r.commit(ctx, func(now time.Time) (store.Change, error) {
+	c, now, err := r.commit(ctx, "", func(now time.Time) (store.Change, error) {
 		recs, err := r.s.ListReleases(ctx, "")
 		if err != nil {
 			return store.Change{}, err

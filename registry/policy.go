@@ -31,7 +31,7 @@ func (r *Registry) SetPolicy(ctx context.Context, actor, attestationType, text, 
 	if text == "" || jws == "" {
 		return store.PolicyRecord{}, fmt.Errorf("%w: text and jws are required", ErrInvalidPolicy)
 	}
-	c, now, err := r.commit(ctx, func(now time.Time) (store.Change, error) {
+	c, now, err := r.commit(ctx, "policy "+attestationType, func(now time.Time) (store.Change, error) {
 		cur, err := r.s.GetPolicy(ctx, attestationType)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return store.Change{}, err
@@ -58,7 +58,7 @@ func (r *Registry) ResetPolicy(ctx context.Context, actor, attestationType strin
 	if err := checkType(attestationType); err != nil {
 		return err
 	}
-	_, _, err := r.commit(ctx, func(now time.Time) (store.Change, error) {
+	_, _, err := r.commit(ctx, "policy "+attestationType, func(now time.Time) (store.Change, error) {
 		cur, err := r.s.GetPolicy(ctx, attestationType)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return store.Change{}, err

@@ -44,7 +44,7 @@ func (r *Registry) changePolicyCerts(ctx context.Context, actor string, der []by
 		return false, err
 	}
 	tp := store.PolicyCertThumbprint(der)
-	_, _, err = r.commit(ctx, func(now time.Time) (store.Change, error) {
+	_, _, err = r.commit(ctx, "policy certificates", func(now time.Time) (store.Change, error) {
 		cur, err := r.s.GetPolicyCerts(ctx)
 		if err != nil {
 			return store.Change{}, err
@@ -109,7 +109,7 @@ func (r *Registry) RecordSigningKeyRotation(ctx context.Context, actor, previous
 	if err := ValidateActor(actor); err != nil {
 		return err
 	}
-	_, _, err := r.commit(ctx, func(now time.Time) (store.Change, error) {
+	_, _, err := r.commit(ctx, "", func(now time.Time) (store.Change, error) {
 		return store.Change{Audit: []audit.Record{{Time: now, Actor: actor, Action: audit.ActionSigningKeyRotate,
 			Details: map[string]string{"kid": kid, "previous_kid": previousKid}}}}, nil
 	})

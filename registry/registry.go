@@ -37,8 +37,9 @@ var (
 	// ErrLastPolicyCert: removing the certificate would leave no
 	// policy-management certificate at all.
 	ErrLastPolicyCert = errors.New("registry: cannot remove the last policy-management certificate")
-	// ErrBusy: every attempt conflicted with another writer. The error also
-	// matches store.ErrConflict.
+	// ErrBusy: the wait for other writes to the same app (Options.LockWait)
+	// ran out, or every attempt conflicted with another writer (then the
+	// error also matches store.ErrConflict). Retry later.
 	ErrBusy = errors.New("registry: too many concurrent updates")
 
 	// errNothing ends a commit attempt that has nothing to write (Sweep).
@@ -52,6 +53,10 @@ type Options struct {
 	// MaxAttempts bounds the attempts of one operation when writes conflict.
 	// Zero: DefaultMaxAttempts.
 	MaxAttempts int
+	// LockWait bounds how long a write waits for this process's other writes
+	// to the same app (or policy type) before it fails with ErrBusy. Zero:
+	// DefaultLockWait.
+	LockWait time.Duration
 }
 
 // Registry performs audited lifecycle operations on a store. It is safe for
@@ -60,11 +65,16 @@ type Registry struct {
 	s        store.Store
 	now      func() time.Time
 	attempts int
+	lockWait time.Duration
+	locks    keyLocks
 }
 
 // New returns a Registry on s. It does not take ownership of s.
 func New(s store.Store, opts Options) *Registry {
-	r := &Registry{s: s, now: opts.Now, attempts: opts.MaxAttempts}
+	r := &Registry{s: s, now: opts.Now, attempts: opts.MaxAttempts, lockWait: opts.LockWait}
+	if r.lockWait <= 0 {
+		r.lockWait = DefaultLockWait
+	}
 	if r.now == nil {
 		r.now = time.Now
 	}
@@ -103,8 +113,16 @@ func ValidateActor(actor string) error {
 }
 
 // commit builds a change with build (which reads the store) and commits it,
-// rebuilding and retrying on conflicts.
-func (r *Registry) commit(ctx context.Context, build func(now time.Time) (store.Change, error)) (store.Committed, time.Time, error) {
+// rebuilding and retrying on conflicts. Writes with the same non-empty key
+// (an app, a policy type) wait for each other first.
+func (r *Registry) commit(ctx context.Context, key string, build func(now time.Time) (store.Change, error)) (store.Committed, time.Time, error) {
+	if key != "" {
+		unlock, err := r.locks.lock(ctx, key, r.lockWait)
+		if err != nil {
+			return store.Committed{}, time.Time{}, err
+		}
+		defer unlock()
+	}
 	var last error
 	for attempt := range r.attempts {
 		if attempt > 0 {
