@@ -90,4 +90,17 @@ func TestCRDValidation(t *testing.T) {
 	if err := env.Client.Update(context.Background(), a); err == nil || !strings.Contains(err.Error(), "spec.app") {
 		t.Errorf("spec.app change: %v", err)
 	}
+	b := good()
+	b.Name = "val2"
+	if err := env.Client.Create(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	b.Spec.App = "later" // from the default (the name) to another app
+	if err := env.Client.Update(context.Background(), b); err == nil || !strings.Contains(err.Error(), "spec.app") {
+		t.Errorf("spec.app set after creation: %v", err)
+	}
+	b.Spec.App, b.Spec.Revision = "", "v2" // other changes still go through
+	if err := env.Client.Update(context.Background(), b); err != nil {
+		t.Errorf("revision change refused: %v", err)
+	}
 }
