@@ -22,7 +22,7 @@ demo:
 T := ./scripts/timed.sh
 test: test-deps
 	KUBEBUILDER_ASSETS=$$(./scripts/k8s/install-control-plane.sh) HELM=$$(./scripts/install-tools.sh helm)/helm \
-	SGXOPS_REQUIRE_K8S=1 $(T) "go test ./..." $(GO) test -count=1 -timeout 40m ./...
+	SGXOPS_REQUIRE_K8S=1 SGXOPS_REQUIRE_INTEROP=1 $(T) "go test ./..." $(GO) test -count=1 -timeout 40m ./...
 	$(T) fuzz $(MAKE) fuzz
 	$(T) "attestd load harness" $(GO) run ./cmd/attestd-load
 	$(T) e2e $(MAKE) e2e

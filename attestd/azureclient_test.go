@@ -15,22 +15,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sgxops/sgxops/internal/testdeps"
 	"github.com/sgxops/sgxops/store"
 )
 
 // jsDir is the npm project of the interop tests.
 var jsDir = filepath.Join("..", "test", "interop", "js")
 
-// nodeProbe returns the node binary and the probe script, failing under CI
-// (CI=true) when something is missing and skipping otherwise.
+// nodeProbe returns the node binary and the probe script; when something is
+// missing it skips, or fails under make test and CI (testdeps.Required).
 func nodeProbe(t *testing.T) (string, string) {
 	t.Helper()
 	missing := func(what string) {
-		msg := what + ": run `make test-deps` (scripts/install-test-deps.sh)"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		testdeps.Missing(t, what, "run `make test-deps` (scripts/install-test-deps.sh)")
 	}
 	node, err := exec.LookPath("node")
 	if err != nil {

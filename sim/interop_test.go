@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sgxops/sgxops/dcap"
+	"github.com/sgxops/sgxops/internal/testdeps"
 )
 
 // The interop test runs an independent verifier, the pure-JS @phala/dcap-qvl
@@ -27,17 +28,19 @@ func jsDir() string {
 	return filepath.Join(filepath.Dir(file), "..", "test", "interop", "js")
 }
 
-// requireJS fails (never skips: CI must not go green without the interop
-// check) when node or the npm packages are missing.
+// requireJS skips with one line when node or the npm packages are missing,
+// and fails under make test and CI (testdeps.Required): CI must not go green
+// without the interop check.
 func requireJS(t *testing.T) (node, script string) {
 	t.Helper()
 	dir := jsDir()
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@phala", "dcap-qvl", "package.json")); err != nil {
-		t.Fatalf("the JS interop verifier is not installed (%v): run \"make test-deps\" (scripts/install-test-deps.sh runs npm ci in test/interop/js)", err)
+		testdeps.Missing(t, fmt.Sprintf("the JS interop verifier @phala/dcap-qvl is not installed (%v)", err),
+			"run `make test-deps` (scripts/install-test-deps.sh runs npm ci in test/interop/js)")
 	}
 	node, err := exec.LookPath("node")
 	if err != nil {
-		t.Fatalf("node is not on PATH (%v): install Node.js, then run \"make test-deps\"", err)
+		testdeps.Missing(t, fmt.Sprintf("node is not on PATH (%v)", err), "install Node.js, then run `make test-deps`")
 	}
 	return node, filepath.Join(dir, "verify.js")
 }
