@@ -30,6 +30,11 @@ const (
 // TestDurabilityChild is the child process of TestDurability: it writes
 // through a Registry on a bbolt file from several goroutines and prints one
 // line per acknowledged write (after the call returned nil) until killed.
+//
+// It never stops on its own: no deadline (on a loaded machine it could pass
+// before the parent's kill, and the child would end by itself), and a write
+// that finds the app busy is retried rather than ending the child (under load
+// the bounded retries could run out). It exits only when its parent is gone.
 func TestDurabilityChild(t *testing.T) {
 	path := os.Getenv(envDurabilityDB)
 	if path == "" {
@@ -48,6 +53,24 @@ func TestDurabilityChild(t *testing.T) {
 	}
 	reg := registry.New(s, registry.Options{})
 	ctx := context.Background()
+	parent := os.Getppid()
+	go func() { // the safety net if the parent dies without killing us
+		for range time.Tick(100 * time.Millisecond) {
+			if os.Getppid() != parent {
+				os.Exit(3)
+			}
+		}
+	}()
+	// retry runs op until it succeeds or fails for a reason other than busy.
+	retry := func(op func() error) error {
+		for {
+			err := op()
+			if !errors.Is(err, registry.ErrBusy) {
+				return err
+			}
+			fmt.Fprintln(os.Stderr, "busy, retrying:", err)
+		}
+	}
 	var mu sync.Mutex
 	ack := func(op, app, name string) {
 		mu.Lock()
@@ -55,23 +78,25 @@ func TestDurabilityChild(t *testing.T) {
 		// One write(2) per line, straight to the pipe: no buffering to lose.
 		os.Stdout.WriteString(fmt.Sprintf("%s%s %s %s\n", ackPrefix, op, app, name))
 	}
-	deadline := time.Now().Add(60 * time.Second) // safety net if the parent dies
 	var wg sync.WaitGroup
 	for w := range 4 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := 0; time.Now().Before(deadline); i++ {
+			for i := 0; ; i++ {
 				// Fresh apps per round keep the per-app lists (read by every
 				// operation) short; two apps shared by four workers keep conflicts.
 				app, name := fmt.Sprintf("app%d-r%s", (w+i)%2, round), fmt.Sprintf("w%d-%d", w, i)
 				id := fmt.Sprintf("%064x", (roundNo+1)<<40|(w<<24)|i) // unique per round, worker and i
-				if _, err := reg.Register(ctx, "child", release.Release{App: app, Name: name, MREnclave: id}); err != nil {
+				if err := retry(func() error {
+					_, err := reg.Register(ctx, "child", release.Release{App: app, Name: name, MREnclave: id})
+					return err
+				}); err != nil {
 					fmt.Fprintln(os.Stderr, "register:", err)
 					os.Exit(2)
 				}
 				ack("register", app, name)
-				if _, err := reg.Activate(ctx, "child", app, name, time.Hour); err != nil {
+				if err := retry(func() error { _, err := reg.Activate(ctx, "child", app, name, time.Hour); return err }); err != nil {
 					fmt.Fprintln(os.Stderr, "activate:", err)
 					os.Exit(2)
 				}
@@ -117,7 +142,16 @@ func runChild(t *testing.T, path, round string, n int) []string {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	timer := time.AfterFunc(90*time.Second, func() { cmd.Process.Kill() })
+	// A hang guard only (the child writes until killed): generous, so that a
+	// loaded machine never trips it.
+	hung := false
+	var hungMu sync.Mutex
+	timer := time.AfterFunc(10*time.Minute, func() {
+		hungMu.Lock()
+		hung = true
+		hungMu.Unlock()
+		cmd.Process.Kill()
+	})
 	defer timer.Stop()
 	var acks []string
 	killed := false
@@ -136,6 +170,11 @@ func runChild(t *testing.T, path, round string, n int) []string {
 		}
 	}
 	err = cmd.Wait()
+	hungMu.Lock()
+	if hung {
+		t.Fatalf("the child printed %d of %d acks in 10 minutes; stderr:\n%s", len(acks), n, stderr.String())
+	}
+	hungMu.Unlock()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) {
 		t.Fatalf("child did not die: %v; stderr:\n%s", err, stderr.String())
