@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -258,5 +259,63 @@ func TestDeletionFinalizer(t *testing.T) {
 	})
 	if v := att.release(t, "del", "v1"); v.State != release.Retired {
 		t.Errorf("attestd v1 after deletion: %s", v.State)
+	}
+}
+
+// TestSupersededCandidate: spec.revision moves on while a candidate is being
+// tested; the candidate is retired in attestd and removed, and the newer
+// revision rolls out.
+func TestSupersededCandidate(t *testing.T) {
+	k8stestSkip(t)
+	att := startAttestd(t)
+	ns := namespace(t, att)
+	k := startKubelet(t, ns)
+	startManager(t, ns, nil, Options{})
+	sw := watchService(t, ns, "sup", k)
+	if err := env.Client.Create(context.Background(), newApp(ns, "sup", "v1", att.URL)); err != nil {
+		t.Fatal(err)
+	}
+	waitPhase(t, ns, "sup", "v1", v1.PhaseActive, waitLong)
+	k.set(func(k *fakeKubelet) { k.hold["v2"] = true })
+	setRevision(t, ns, "sup", "v2")
+	waitPhase(t, ns, "sup", "v2", v1.PhaseTesting, waitLong)
+	setRevision(t, ns, "sup", "v3")
+	a := waitPhase(t, ns, "sup", "v3", v1.PhaseActive, waitLong)
+	if r := revStatus(a, "v2"); r.Phase != v1.PhaseRetired || !strings.Contains(r.Message, "superseded") {
+		t.Errorf("v2: %+v", r)
+	}
+	if v := att.release(t, "sup", "v2"); v.State != release.Retired {
+		t.Errorf("attestd v2: %s", v.State)
+	}
+	if n := att.auditCount(t, "sup", "v2", audit.ActionActivate); n != 0 {
+		t.Errorf("v2 activated %d times", n)
+	}
+	sw.check(t, 2)
+}
+
+// TestDeletionKeep: deletionPolicy Keep leaves attestd alone.
+func TestDeletionKeep(t *testing.T) {
+	k8stestSkip(t)
+	att := startAttestd(t)
+	ns := namespace(t, att)
+	startKubelet(t, ns)
+	startManager(t, ns, nil, Options{})
+	ctx := context.Background()
+	app := newApp(ns, "keep", "v1", att.URL)
+	app.Spec.DeletionPolicy = v1.DeletionKeep
+	if err := env.Client.Create(ctx, app); err != nil {
+		t.Fatal(err)
+	}
+	a := waitPhase(t, ns, "keep", "v1", v1.PhaseActive, waitLong)
+	if err := env.Client.Delete(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, waitLong, "EnclaveApp gone", func() (bool, string) {
+		var x v1.EnclaveApp
+		err := env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: "keep"}, &x)
+		return apierrors.IsNotFound(err), summary(&x)
+	})
+	if v := att.release(t, "keep", "v1"); v.State != release.Active {
+		t.Errorf("attestd v1 after deletion with Keep: %s", v.State)
 	}
 }
