@@ -19,11 +19,13 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -196,8 +198,10 @@ func TestE2E(t *testing.T) {
 
 	e.phase(t, "rollout v2 while a client attests in a loop; v1 drains, then retires", func() {
 		e.clientJobAsync(t, "client-loop", []string{"--calls", "90", "--interval", "1s"})
+		start := time.Now()
 		e.patchApp(t, `{"spec":{"revision":"v2","rollout":{"drainGrace":"20s"}}}`)
 		e.waitActive(t, c, "v2", 5*time.Minute)
+		e.timeline(t, c, "v2", start)
 		eventually(t, 60*time.Second, "v1 draining in attestd", func() error { return adm.state("v1", "draining", "retired") })
 		eventually(t, 90*time.Second, "v1 retired in attestd", func() error { return adm.state("v1", "retired") })
 	})
@@ -251,8 +255,14 @@ func TestE2E(t *testing.T) {
 		e.waitJobRunning(t, "client-faults")
 		for i := 0; i < 2; i++ {
 			time.Sleep(4 * time.Second)
-			pod := strings.Fields(e.kubectl(t, "-n", sysNS, "get", "pods", "-l", "app.kubernetes.io/name=attestd",
-				"-o", "jsonpath={.items[*].metadata.name}"))[0]
+			var pods corev1.PodList
+			e.kubectlJSON(t, &pods, "-n", sysNS, "get", "pods", "-l", "app.kubernetes.io/name=attestd")
+			pod := ""
+			for _, p := range pods.Items {
+				if p.DeletionTimestamp == nil && pod == "" {
+					pod = p.Name
+				}
+			}
 			t.Logf("deleting attestd pod %s", pod)
 			e.kubectl(t, "-n", sysNS, "delete", "pod", pod, "--wait=false")
 		}
@@ -352,6 +362,56 @@ func TestE2E(t *testing.T) {
 
 func ptr[T any](v T) *T { return &v }
 
+// timeline logs the phases of rev's rollout from the objects' own times:
+// the build and test Jobs' start and completion, the Deployment's
+// availability, and the app's conditions. The operator's overhead is what
+// remains of the total once the build, the start of the pods and the test
+// are taken out. Times have one-second resolution (Kubernetes timestamps).
+func (e *env) timeline(t *testing.T, c client.Client, rev string, start time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	a := e.getApp(t, c)
+	cond := func(typ string) time.Time {
+		for _, cd := range a.Status.Conditions {
+			if cd.Type == typ {
+				return cd.LastTransitionTime.Time
+			}
+		}
+		return time.Time{}
+	}
+	job := func(name string) (time.Time, time.Time) {
+		var j batchv1.Job
+		if err := c.Get(ctx, types.NamespacedName{Namespace: appNS, Name: name}, &j); err != nil || j.Status.StartTime == nil || j.Status.CompletionTime == nil {
+			t.Fatalf("job %s: %v", name, err)
+		}
+		return j.CreationTimestamp.Time, j.Status.CompletionTime.Time
+	}
+	bs, be := job(appName + "-" + rev + "-build")
+	ts, te := job(appName + "-" + rev + "-test")
+	var d appsv1.Deployment
+	if err := c.Get(ctx, types.NamespacedName{Namespace: appNS, Name: appName + "-" + rev}, &d); err != nil {
+		t.Fatal(err)
+	}
+	ds, de := d.CreationTimestamp.Time, time.Time{}
+	for _, cd := range d.Status.Conditions {
+		if cd.Type == appsv1.DeploymentAvailable {
+			de = cd.LastTransitionTime.Time
+		}
+	}
+	promoted := cond(v1.ConditionPromoted)
+	sec := func(a, b time.Time) float64 { return b.Sub(a).Seconds() }
+	total := sec(start, promoted)
+	work := sec(bs, be) + sec(ds, de) + sec(ts, te)
+	t.Logf("rollout %s timeline (s, from the objects' timestamps, 1 s resolution):\n"+
+		"  revision change -> build Job created  %5.0f\n  build Job (build + measure)           %5.0f\n"+
+		"  -> measured (Secret)                  %5.0f\n  -> registered in attestd             %5.0f\n"+
+		"  Deployment created -> available       %5.0f  (pods start, pass the attestation probe)\n"+
+		"  test Job created -> complete          %5.0f\n  -> promoted (attestd + Service)       %5.0f\n"+
+		"  total %.0f s; the Jobs and pods ran %.0f s; operator overhead %.0f s",
+		rev, sec(start, bs), sec(bs, be), sec(be, cond(v1.ConditionMeasured)), sec(be, cond(v1.ConditionRegistered)),
+		sec(ds, de), sec(ts, te), sec(te, promoted), total, work, total-work)
+}
+
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 // waitJobRunning waits until the Job has a running pod.
@@ -369,6 +429,7 @@ func (e *env) waitJobRunning(t *testing.T, name string) {
 // serviceWatch records every revision the stable Service selects, and a
 // violation whenever it selects a revision whose test Job has not succeeded.
 type serviceWatch struct {
+	watch      watch.Interface
 	cancel     context.CancelFunc
 	done       chan struct{}
 	seen       []string
@@ -390,7 +451,7 @@ func (e *env) watchStableService(t *testing.T, c client.Client) *serviceWatch {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &serviceWatch{cancel: cancel, done: make(chan struct{})}
+	w := &serviceWatch{watch: wi, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(w.done)
 		for ev := range wi.ResultChan() {
@@ -419,6 +480,7 @@ func (e *env) watchStableService(t *testing.T, c client.Client) *serviceWatch {
 }
 
 func (w *serviceWatch) stop() []string {
+	w.watch.Stop()
 	w.cancel()
 	<-w.done
 	return w.seen
