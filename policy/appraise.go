@@ -34,12 +34,21 @@ func Appraise(ev Evidence, ts TrustSet, req Request) (*Result, error) {
 		now = time.Now()
 	}
 	var j judgement
-	if ev.TEE != TEESGX {
-		j.add(ReasonUnsupportedTEE, fmt.Sprintf("TEE %q is not %q", ev.TEE, TEESGX))
+	var mre, mrs string
+	var errE, errS error
+	switch ev.TEE {
+	case TEESGX:
+		mre, errE = normHex32(ev.MREnclave)
+		mrs, errS = normHex32(ev.MRSigner)
+	case TEETDX, TEESEVSNP:
+		if err := checkCVMEvidence(&ev); err != nil {
+			j.add(ReasonInvalidEvidence, err.Error())
+			return reject(&Result{App: req.App}, j)
+		}
+	default:
+		j.add(ReasonUnsupportedTEE, fmt.Sprintf("TEE %q is not %q, %q or %q", ev.TEE, TEESGX, TEETDX, TEESEVSNP))
 		return reject(&Result{App: req.App}, j)
 	}
-	mre, errE := normHex32(ev.MREnclave)
-	mrs, errS := normHex32(ev.MRSigner)
 	if errE != nil || errS != nil {
 		if errE != nil {
 			j.add(ReasonInvalidEvidence, "MREnclave: "+errE.Error())
@@ -64,7 +73,11 @@ func Appraise(ev Evidence, ts TrustSet, req Request) (*Result, error) {
 	for ai := range apps {
 		for ri := range apps[ai].Releases {
 			r := &apps[ai].Releases[ri]
-			if by := matchRelease(r, mre, mrs, ev.ISVProdID, ev.ISVSVN); by != "" {
+			by := matchRelease(r, mre, mrs, ev.ISVProdID, ev.ISVSVN)
+			if ev.TEE != TEESGX {
+				by = matchCVM(r, &ev)
+			}
+			if by != "" {
 				m := match{app: &apps[ai], rel: r, by: by, order: len(matches)}
 				m.j = judge(ev, m.app, r, req.Candidate, now)
 				matches = append(matches, m)
@@ -72,7 +85,7 @@ func Appraise(ev Evidence, ts TrustSet, req Request) (*Result, error) {
 		}
 	}
 	if len(matches) == 0 {
-		j.add(ReasonNoMatchingRelease, fmt.Sprintf("no release matches MREnclave %s / MRSigner %s, ISVProdID %d, ISVSVN %d", mre, mrs, ev.ISVProdID, ev.ISVSVN))
+		j.add(ReasonNoMatchingRelease, noMatchText(ev, mre, mrs))
 		if req.App != "" {
 			j.platform(ev, &apps[0]) // the app is known: report its platform findings too
 		}
@@ -136,7 +149,7 @@ func (m *match) better(o match, candidate string) bool {
 	if mc != oc {
 		return mc
 	}
-	if (m.by == MatchMREnclave) != (o.by == MatchMREnclave) {
+	if (m.by == MatchMREnclave) != (o.by == MatchMREnclave) { // CVM matches are all of one kind
 		return m.by == MatchMREnclave
 	}
 	if sm, so := stateRank(m.rel.State), stateRank(o.rel.State); sm != so {
@@ -168,6 +181,9 @@ func reject(res *Result, j judgement) (*Result, error) {
 
 // matchRelease returns how r matches the identity, or "".
 func matchRelease(r *release.Release, mre, mrs string, prodID, svn uint16) string {
+	if r.TEE() != release.TEESGX {
+		return ""
+	}
 	if r.MREnclave != "" {
 		if strings.EqualFold(r.MREnclave, mre) {
 			return MatchMREnclave
@@ -216,8 +232,14 @@ func (j *judgement) platform(ev Evidence, app *App) {
 	if ev.Debug && !app.AllowDebug {
 		j.add(ReasonDebugNotAllowed, "enclave is debuggable and the app does not allow debug enclaves")
 	}
+	if ev.MigrationAgent {
+		j.add(ReasonMigrationAgentNotAllowed, "the SEV-SNP guest policy allows a migration agent (MIGRATE_MA), which can export the guest's memory")
+	}
 	if ev.Simulated && !app.AllowSimulated {
 		j.add(ReasonSimulatedNotAllowed, "evidence is from the simulated platform and the app does not allow simulation")
+	}
+	if ev.TEE == TEESEVSNP {
+		return // no TCB status or advisories: package snp checked the TCB
 	}
 	accepted := app.AcceptedTCBStatuses
 	if len(accepted) == 0 {

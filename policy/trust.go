@@ -8,8 +8,12 @@ import (
 	"github.com/sgxops/sgxops/release"
 )
 
-// TEESGX is the Evidence.TEE value of an SGX enclave (MAA's attestation type).
-const TEESGX = "sgx"
+// Evidence.TEE values (MAA's attestation types).
+const (
+	TEESGX    = "sgx"      // an SGX enclave
+	TEETDX    = "tdxvm"    // a TDX trust domain
+	TEESEVSNP = "sevsnpvm" // an SEV-SNP guest
+)
 
 // TCBUpToDate is the only TCB status accepted when App.AcceptedTCBStatuses is empty.
 const TCBUpToDate = "UpToDate"
@@ -61,6 +65,19 @@ type Evidence struct {
 	TCBStatus   string   // DCAP TCB status, e.g. "UpToDate"
 	AdvisoryIDs []string // advisories of the matched TCB level
 	Simulated   bool     // the quote came from the simulated platform
+
+	// TDX (TEE TEETDX): lowercase hex, 48 bytes each. Debug is TDATTRIBUTES.DEBUG.
+	MRTD   string
+	RTMRs  [4]string
+	MRSEAM string
+	// SEV-SNP (TEE TEESEVSNP): lowercase hex. Debug is the guest policy's
+	// DEBUG bit; MigrationAgent its MIGRATE_MA bit. TCBStatus is empty: AMD
+	// publishes no status enum (the TCB is checked by package snp).
+	Measurement    string // 48 bytes
+	HostData       string // 32 bytes
+	FamilyID       string // 16 bytes
+	ImageID        string // 16 bytes
+	MigrationAgent bool
 }
 
 // Request says what the caller asks to be appraised.
@@ -82,6 +99,11 @@ const (
 	// MatchMRSigner: the release has no MREnclave; MRSigner and ISVProdID are
 	// equal and ISVSVN >= MinISVSVN.
 	MatchMRSigner = "mrsigner"
+	// MatchMRTD: a TDX release's MRTD (and the RTMRs and MRSEAM it names) equal the evidence's.
+	MatchMRTD = "mrtd"
+	// MatchMeasurement: an SEV-SNP release's MEASUREMENT (and the HOST_DATA,
+	// FAMILY_ID and IMAGE_ID it names) equal the evidence's.
+	MatchMeasurement = "measurement"
 )
 
 // Result is the outcome of Appraise.
@@ -102,19 +124,20 @@ type Reason string
 
 // Rejection reasons.
 const (
-	ReasonInvalidEvidence       Reason = "invalid_evidence"        // malformed MREnclave/MRSigner
-	ReasonUnsupportedTEE        Reason = "unsupported_tee"         // Evidence.TEE is not "sgx"
-	ReasonUnknownApp            Reason = "unknown_app"             // Request.App names no app
-	ReasonNoMatchingRelease     Reason = "no_matching_release"     // no release has this identity
-	ReasonReleaseRevoked        Reason = "release_revoked"         // the release was revoked
-	ReasonReleaseRetired        Reason = "release_retired"         // the release was retired
-	ReasonDrainExpired          Reason = "drain_expired"           // draining and DrainUntil passed (or unset)
-	ReasonCandidateNotRequested Reason = "candidate_not_requested" // candidate release, Request.Candidate names another
-	ReasonInvalidReleaseState   Reason = "invalid_release_state"   // unknown release state
-	ReasonDebugNotAllowed       Reason = "debug_not_allowed"       // debug enclave, App.AllowDebug false
-	ReasonSimulatedNotAllowed   Reason = "simulated_not_allowed"   // simulated evidence, App.AllowSimulated false
-	ReasonTCBStatusNotAccepted  Reason = "tcb_status_not_accepted" // TCB status not in the allow-list
-	ReasonAdvisoryNotAccepted   Reason = "advisory_not_accepted"   // an advisory not in the allow-list
+	ReasonInvalidEvidence          Reason = "invalid_evidence"            // malformed MREnclave/MRSigner
+	ReasonUnsupportedTEE           Reason = "unsupported_tee"             // Evidence.TEE is not sgx, tdxvm or sevsnpvm
+	ReasonUnknownApp               Reason = "unknown_app"                 // Request.App names no app
+	ReasonNoMatchingRelease        Reason = "no_matching_release"         // no release has this identity
+	ReasonReleaseRevoked           Reason = "release_revoked"             // the release was revoked
+	ReasonReleaseRetired           Reason = "release_retired"             // the release was retired
+	ReasonDrainExpired             Reason = "drain_expired"               // draining and DrainUntil passed (or unset)
+	ReasonCandidateNotRequested    Reason = "candidate_not_requested"     // candidate release, Request.Candidate names another
+	ReasonInvalidReleaseState      Reason = "invalid_release_state"       // unknown release state
+	ReasonDebugNotAllowed          Reason = "debug_not_allowed"           // debug enclave, App.AllowDebug false
+	ReasonSimulatedNotAllowed      Reason = "simulated_not_allowed"       // simulated evidence, App.AllowSimulated false
+	ReasonTCBStatusNotAccepted     Reason = "tcb_status_not_accepted"     // TCB status not in the allow-list
+	ReasonAdvisoryNotAccepted      Reason = "advisory_not_accepted"       // an advisory not in the allow-list
+	ReasonMigrationAgentNotAllowed Reason = "migration_agent_not_allowed" // SEV-SNP guest policy allows a migration agent
 )
 
 // RejectError is the error Appraise returns with a rejecting Result. It

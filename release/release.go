@@ -23,11 +23,22 @@ const (
 type Release struct {
 	App  string `json:"app"`
 	Name string `json:"name"` // unique within App, e.g. "v2" or a build id
-	// Identity: MREnclave, or (when MREnclave is empty) MRSigner + ISVProdID + MinISVSVN.
+	// SGX identity: MREnclave, or (when MREnclave is empty) MRSigner + ISVProdID + MinISVSVN.
 	MREnclave string `json:"mrenclave,omitempty"` // lowercase hex, 32 bytes
 	MRSigner  string `json:"mrsigner,omitempty"`  // lowercase hex, 32 bytes
 	ISVProdID uint16 `json:"isv_prod_id"`
 	MinISVSVN uint16 `json:"min_isv_svn"`
+
+	// Confidential-VM identities (see cvm.go); exactly one TEE's identity is
+	// set. TDX: MRTD, optionally RTMRs ("" = any) and MRSEAM.
+	MRTD   string    `json:"mrtd,omitempty"`   // lowercase hex, 48 bytes
+	RTMRs  [4]string `json:"rtmrs,omitzero"`   // lowercase hex, 48 bytes each, or "" (any)
+	MRSEAM string    `json:"mrseam,omitempty"` // lowercase hex, 48 bytes
+	// SEV-SNP: MEASUREMENT, optionally HOST_DATA, FAMILY_ID and IMAGE_ID.
+	Measurement string `json:"measurement,omitempty"` // lowercase hex, 48 bytes
+	HostData    string `json:"host_data,omitempty"`   // lowercase hex, 32 bytes
+	FamilyID    string `json:"family_id,omitempty"`   // lowercase hex, 16 bytes
+	ImageID     string `json:"image_id,omitempty"`    // lowercase hex, 16 bytes
 
 	State         State     `json:"state"`
 	CreatedAt     time.Time `json:"created_at"`

@@ -78,6 +78,9 @@ func Normalize(r Release) (Release, error) {
 	if err := ValidateName("name", r.Name); err != nil {
 		return Release{}, err
 	}
+	if r.TEE() != TEESGX {
+		return normalizeCVM(r)
+	}
 	var err error
 	if r.MREnclave != "" {
 		if r.MREnclave, err = normalizeHex32("mrenclave", r.MREnclave); err != nil {
@@ -125,6 +128,9 @@ func (r Release) Validate() error {
 	if n.MRSigner != r.MRSigner {
 		return fieldErr("mrsigner", "not lowercase hex")
 	}
+	if err := sameCVM(n, r); err != nil {
+		return err
+	}
 	if !r.State.Valid() {
 		return fieldErr("state", "unknown state %q", r.State)
 	}
@@ -162,6 +168,9 @@ func validateReason(reason string) error {
 // exactly when they name the same enclave identity: "mrenclave:<hex>" or
 // "mrsigner:<hex>:prodid:<n>:minsvn:<n>".
 func (r Release) IdentityKey() string {
+	if r.TEE() != TEESGX {
+		return r.cvmIdentityKey()
+	}
 	if r.MREnclave != "" {
 		return "mrenclave:" + r.MREnclave
 	}
