@@ -243,7 +243,10 @@ type BuildSpec struct {
 	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
 	// +optional
 	Tolerations []corev1.Toleration `json:"tolerations,omitempty"`
-	// Storage is the per-revision artifact volume.
+	// Storage is the per-revision artifact volume, kept when the runtime
+	// mounts the artifact (spec.runtime.artifactMountPath) or an existing
+	// claim is named; otherwise the artifact lives in the build pod's
+	// emptyDir, only to be measured.
 	// +optional
 	Storage StorageSpec `json:"storage,omitempty"`
 }

@@ -169,9 +169,20 @@ func revisionEnv(rev string, extra []corev1.EnvVar) []corev1.EnvVar {
 	return append([]corev1.EnvVar{{Name: envRevision, Value: rev}}, extra...)
 }
 
+// keepsArtifact reports whether the artifact must outlive the build pod: the
+// runtime mounts it, or an existing claim was named. Otherwise it is only
+// measured, and an emptyDir in the build pod is enough (no claim, no storage
+// provisioner needed).
+func keepsArtifact(a *v1.EnclaveApp) bool {
+	return a.Spec.Build != nil && (a.Spec.Runtime.ArtifactMountPath != "" || a.Spec.Build.Storage.ExistingClaim != "")
+}
+
 // artifactVolume is the per-revision artifact volume of a build.
 func artifactVolume(a *v1.EnclaveApp, rev string, readOnly bool) (corev1.Volume, string) {
 	st := a.Spec.Build.Storage
+	if !keepsArtifact(a) {
+		return emptyDir("artifacts"), ""
+	}
 	claim, sub := pvcName(a.Name, rev), ""
 	if st.ExistingClaim != "" {
 		claim, sub = st.ExistingClaim, rev
@@ -180,10 +191,11 @@ func artifactVolume(a *v1.EnclaveApp, rev string, readOnly bool) (corev1.Volume,
 		PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: claim, ReadOnly: readOnly}}}, sub
 }
 
-// artifactPVC is the claim made for rev (nil with an existing claim).
+// artifactPVC is the claim made for rev (nil with an existing claim, or when
+// the artifact need not outlive the build).
 func artifactPVC(a *v1.EnclaveApp, rev string) *corev1.PersistentVolumeClaim {
 	st := a.Spec.Build.Storage
-	if st.ExistingClaim != "" {
+	if st.ExistingClaim != "" || !keepsArtifact(a) {
 		return nil
 	}
 	size := resource.MustParse("1Gi")

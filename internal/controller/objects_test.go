@@ -43,9 +43,15 @@ func TestBuildJobContract(t *testing.T) {
 	if m.Image != DefaultSgxopsImage || !slices.Equal(m.Command, want) || m.TerminationMessagePath != "/dev/termination-log" {
 		t.Errorf("measure container: %v %v", m.Image, m.Command)
 	}
-	if ps.Volumes[0].PersistentVolumeClaim.ClaimName != "agg-v3-artifacts" {
+	if ps.Volumes[0].EmptyDir == nil || artifactPVC(a, "v3") != nil {
+		t.Errorf("artifact only measured: want an emptyDir and no claim: %+v", ps.Volumes[0])
+	}
+	a.Spec.Runtime.ArtifactMountPath = "/enclave" // the runtime mounts it: a claim per revision
+	ps = r.buildJob(a, "v3").Spec.Template.Spec
+	if ps.Volumes[0].PersistentVolumeClaim == nil || ps.Volumes[0].PersistentVolumeClaim.ClaimName != "agg-v3-artifacts" || artifactPVC(a, "v3") == nil {
 		t.Errorf("artifact volume: %+v", ps.Volumes[0])
 	}
+	a.Spec.Runtime.ArtifactMountPath = ""
 
 	// Without a build: the runtime image measures itself with the injected CLI.
 	a.Spec.Build, a.Spec.Runtime.ArtifactPath = nil, "/app/enclave.signed.so"
