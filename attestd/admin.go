@@ -44,6 +44,15 @@ type RegisterRequest struct {
 	MRSigner  string `json:"mrsigner,omitempty"`
 	ISVProdID uint16 `json:"isv_prod_id"`
 	MinISVSVN uint16 `json:"min_isv_svn"`
+	// TDX identity: MRTD, optionally the four RTMRs ("" for any) and MRSEAM.
+	MRTD   string    `json:"mrtd,omitempty"`
+	RTMRs  [4]string `json:"rtmrs,omitzero"`
+	MRSEAM string    `json:"mrseam,omitempty"`
+	// SEV-SNP identity: MEASUREMENT, optionally HOST_DATA, FAMILY_ID and IMAGE_ID.
+	Measurement string `json:"measurement,omitempty"`
+	HostData    string `json:"host_data,omitempty"`
+	FamilyID    string `json:"family_id,omitempty"`
+	ImageID     string `json:"image_id,omitempty"`
 }
 
 // TransitionRequest is the optional body of activate, drain and revoke.
@@ -139,6 +148,8 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) error {
 	v, err := s.reg.Register(r.Context(), p.Name, release.Release{
 		App: req.App, Name: req.Name, MREnclave: req.MREnclave, MRSigner: req.MRSigner,
 		ISVProdID: req.ISVProdID, MinISVSVN: req.MinISVSVN,
+		MRTD: req.MRTD, RTMRs: req.RTMRs, MRSEAM: req.MRSEAM,
+		Measurement: req.Measurement, HostData: req.HostData, FamilyID: req.FamilyID, ImageID: req.ImageID,
 	})
 	if err != nil {
 		return s.done("register", err)
@@ -273,7 +284,7 @@ func (s *Server) handleRotateSigningKey(w http.ResponseWriter, r *http.Request) 
 	defer s.rotateMu.Unlock()
 	cur := s.key.Load()
 	now := s.now()
-	next, err := rotateKeySet(r.Context(), s.keys, cur, now)
+	next, err := rotateAudited(r.Context(), s.keys, s.reg, p.Name, cur, now)
 	if next == nil && errors.Is(err, errKeySetChanged) {
 		// The shared key set changed since this replica read it. If the keys
 		// are the same (a restored Secret, a renewed certificate, a change
@@ -285,7 +296,7 @@ func (s *Server) handleRotateSigningKey(w http.ResponseWriter, r *http.Request) 
 			err = errors.Join(err, lerr)
 		case latest.KeyID() == cur.KeyID() && latest.NextKeyID() == cur.NextKeyID():
 			cur = latest
-			next, err = rotateKeySet(r.Context(), s.keys, cur, now)
+			next, err = rotateAudited(r.Context(), s.keys, s.reg, p.Name, cur, now)
 		default:
 			return s.done("rotate-signing-key", apiErrorf(http.StatusConflict, CodeConflict,
 				"signing key not rotated: another replica rotated it meanwhile (now %s, next %s); rotate again only if you mean a second rotation",
@@ -299,13 +310,11 @@ func (s *Server) handleRotateSigningKey(w http.ResponseWriter, r *http.Request) 
 	if next == nil {
 		return s.done("rotate-signing-key", rotationError(fmt.Errorf("signing key not rotated (still %s): %w", cur.KeyID(), err)))
 	}
-	// The new key is stored: sign with it from now on, and record it, even
-	// if a later file failed (the next start repairs those; see loadKeySet).
+	// The rotation is audited and the new key stored: sign with it from now
+	// on, even if a later file failed (the next start repairs those; see
+	// loadKeySet).
 	s.setSigningKey(next)
 	s.log.Warn("token-signing key rotated", "kid", next.KeyID(), "previous_kid", cur.KeyID(), "actor", p.Name)
-	if aerr := s.reg.RecordSigningKeyRotation(r.Context(), p.Name, cur.KeyID(), next.KeyID()); aerr != nil {
-		err = errors.Join(err, fmt.Errorf("audit entry: %w", aerr))
-	}
 	if err != nil {
 		s.log.Error("token-signing key rotated with errors", "kid", next.KeyID(), "err", err.Error())
 		return s.done("rotate-signing-key", rotationError(fmt.Errorf("signing key rotated to %s (now in use), but: %w", next.KeyID(), err)))

@@ -87,6 +87,7 @@ func (f fileKeyStore) write(_ context.Context, want, have keyBlobs, _ string) ([
 			return done, "", fmt.Errorf("attestd: saving %s: %w", name, err)
 		}
 		done = append(done, name)
+		rotationStep("stored " + name)
 	}
 	return done, "", nil
 }
@@ -279,17 +280,28 @@ func parseRetiredCerts(where string, b []byte, now time.Time) ([]retiredCert, er
 
 // rotateKeySet puts the next key (published in /certs since the last start
 // or rotation) in use in place of cur, makes and publishes a new next key,
-// and keeps cur's certificate in /certs for RetiredKeyPublishedFor. cur's
-// private key is overwritten. Without a next key (a key made by
-// NewSigningKey) a fresh key is used at once.
-//
-// The blobs are written in keySetOrder, so that with files a crash leaves
-// either the old key or the new one in use, and loadKeySet repairs the
-// rest. When a blob after the new key failed, it returns both the new key
-// (the one a restart loads, which the caller must sign with) and the error.
-// When another replica changed the key set since cur was read, it fails
-// with errKeySetChanged and changes nothing.
+// and keeps cur's certificate in /certs for RetiredKeyPublishedFor:
+// prepareRotation, then storeRotation. It writes no audit entry; the admin
+// API's rotation does (rotateAudited).
 func rotateKeySet(ctx context.Context, ks keyStore, cur *SigningKey, now time.Time) (*SigningKey, error) {
+	rot, err := prepareRotation(cur, now)
+	if err != nil {
+		return nil, err
+	}
+	return storeRotation(ctx, ks, cur, rot)
+}
+
+// keyRotation is a rotation prepared but not stored: the key set it makes
+// and the blobs that store it.
+type keyRotation struct {
+	key  *SigningKey
+	want keyBlobs
+}
+
+// prepareRotation builds the key set that replaces cur: the next key in use
+// (without a next key, a key made by NewSigningKey, a fresh one), a new next
+// key, cur's certificate retired. It stores nothing.
+func prepareRotation(cur *SigningKey, now time.Time) (*keyRotation, error) {
 	retired := []retiredCert{{cert: cur.cert, retiredAt: now}}
 	for _, r := range cur.retired {
 		if now.Before(r.retiredAt.Add(RetiredKeyPublishedFor)) && !bytes.Equal(r.cert.Raw, cur.cert.Raw) {
@@ -337,7 +349,22 @@ func rotateKeySet(ctx context.Context, ks keyStore, cur *SigningKey, now time.Ti
 		want[p.keyName] = kb
 		want[p.c1Name] = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: p.kp.cert.Raw})
 	}
-	done, version, werr := ks.write(ctx, want, cur.stored, cur.version)
+	k, err := newSigningKey(in.key, in.cert, cur.issuer, next, retired...)
+	if err != nil {
+		return nil, err
+	}
+	return &keyRotation{key: k, want: want}, nil
+}
+
+// storeRotation stores a prepared rotation of cur. cur's private key is
+// overwritten. The blobs are written in keySetOrder, so that with files a
+// crash leaves either the old key or the new one in use, and loadKeySet
+// repairs the rest. When a blob after the new key failed, it returns both
+// the new key (the one a restart loads, which the caller must sign with) and
+// the error. When another replica changed the key set since cur was read, it
+// fails with errKeySetChanged and changes nothing.
+func storeRotation(ctx context.Context, ks keyStore, cur *SigningKey, rot *keyRotation) (*SigningKey, error) {
+	done, version, werr := ks.write(ctx, rot.want, cur.stored, cur.version)
 	inUse := false
 	for _, name := range done {
 		inUse = inUse || name == SigningKeyFile
@@ -350,12 +377,9 @@ func rotateKeySet(ctx context.Context, ks keyStore, cur *SigningKey, now time.Ti
 	}
 	// From here the new key is the stored one: it is returned even when a
 	// later blob failed, so that the caller signs with what a restart loads.
-	k, err := newSigningKey(in.key, in.cert, cur.issuer, next, retired...)
-	if err != nil {
-		return nil, err
-	}
-	k.stored, k.version = want, version
-	return k, werr
+	k := *rot.key
+	k.stored, k.version = rot.want, version
+	return &k, werr
 }
 
 // writeFileAtomic writes b to path through a synced temporary file and a

@@ -115,6 +115,18 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Running, error) 
 		return nil, err
 	}
 	reg := registry.New(st, registry.Options{Now: now})
+	if cl == nil {
+		// One process owns the key files: a rotation it recorded but did not
+		// store before it stopped is repaired in the log before any signing.
+		repaired, err := auditKeyInUse(ctx, reg, key)
+		if err != nil {
+			st.Close()
+			return nil, fmt.Errorf("attestd: checking the signing key against the audit log: %w", err)
+		}
+		if repaired {
+			log.Warn("the audit log named another signing key than the one in use; recorded a repair entry", "kid", key.KeyID())
+		}
+	}
 	opts := Options{
 		Config: cfg, Store: st, Registry: reg, Verifier: verifier, SigningKey: key, PolicySigners: signers,
 		JWT: jwtv, MTLS: cfg.TLS.ClientCAFile != "", CollateralReady: probe.check, SimulationTrusted: simTrusted,
