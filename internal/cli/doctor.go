@@ -53,6 +53,7 @@ type doctorOptions struct {
 	scheme     string
 	attestdURL string
 	attestdCA  string
+	every      time.Duration
 }
 
 func newDoctorCmd() *cobra.Command {
@@ -70,7 +71,20 @@ Exit code: 0 all ok, 1 warnings, 2 failures (or a usage error).
 
 In a pod, mount the host's / (read-only) and pass --root /host.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runDoctor(cmd.Context(), o, cmd.OutOrStdout()) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.every <= 0 {
+				return runDoctor(cmd.Context(), o, cmd.OutOrStdout())
+			}
+			for {
+				err := runDoctor(cmd.Context(), o, cmd.OutOrStdout())
+				var ee *exitError
+				if err != nil && (!errors.As(err, &ee) || (ee.code != doctorExitWarn && ee.code != doctorExitFail)) {
+					return err // usage or output errors end the loop
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "--- next run in %s (%s)\n", o.every, time.Now().UTC().Add(o.every).Format(time.RFC3339))
+				time.Sleep(o.every)
+			}
+		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.root, "root", "/", "read the node's files under this directory (a hostPath mount of /)")
@@ -90,6 +104,7 @@ In a pod, mount the host's / (read-only) and pass --root /host.`,
 	f.StringVar(&o.scheme, "attestd-scheme", "http", "how attestd's pods are called: http or https")
 	f.StringVar(&o.attestdURL, "attestd-url", "", "also check attestd at this URL (e.g. its public endpoint)")
 	f.StringVar(&o.attestdCA, "attestd-ca", "", "PEM file of CA certificates attestd's TLS certificate chains to (with https)")
+	f.DurationVar(&o.every, "every", 0, "repeat the checks at this interval and never exit (the chart's doctor DaemonSet; each report goes to stdout)")
 	return cmd
 }
 
