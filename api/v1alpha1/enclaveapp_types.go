@@ -81,7 +81,7 @@ func init() {
 // +kubebuilder:validation:XValidation:rule="!has(self.simulation) || (has(self.attestd.allowSimulated) && self.attestd.allowSimulated)",message="spec.attestd.allowSimulated must be true when spec.simulation is set",fieldPath=".attestd.allowSimulated"
 // +kubebuilder:validation:XValidation:rule="has(self.build) || has(self.runtime.artifactPath)",message="spec.runtime.artifactPath is required without spec.build (the artifact is measured from the runtime image)",fieldPath=".runtime.artifactPath"
 // +kubebuilder:validation:XValidation:rule="!has(self.runtime.artifactMountPath) || has(self.build)",message="spec.runtime.artifactMountPath needs spec.build (it mounts the built artifact)",fieldPath=".runtime.artifactMountPath"
-// +kubebuilder:validation:XValidation:rule="(has(self.app) ? self.app : '') == (has(oldSelf.app) ? oldSelf.app : '')",message="spec.app is immutable (set it at creation or never)",fieldPath=".app"
+// +kubebuilder:validation:XValidation:rule="has(self.app) == has(oldSelf.app) && (!has(self.app) || self.app == oldSelf.app)",message="spec.app is immutable (set it at creation or never)",fieldPath=".app"
 type EnclaveAppSpec struct {
 	// App is the attestd application name. Default: the object's name.
 	// Immutable.
