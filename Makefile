@@ -22,17 +22,19 @@ demo:
 T := ./scripts/timed.sh
 test: test-deps
 	KUBEBUILDER_ASSETS=$$(./scripts/k8s/install-control-plane.sh) HELM=$$(./scripts/install-tools.sh helm)/helm \
+	TOFU=$$(./scripts/install-tools.sh tofu)/tofu \
 	SGXOPS_REQUIRE_K8S=1 SGXOPS_REQUIRE_INTEROP=1 $(T) "go test ./..." $(GO) test -count=1 -timeout 40m ./...
 	$(T) fuzz $(MAKE) fuzz
 	$(T) "attestd load harness" $(GO) run ./cmd/attestd-load
 	$(T) e2e $(MAKE) e2e
 
 ## test-deps: npm packages of the interop tests, kube-apiserver + etcd + kubectl for envtest (built from the
-## module proxy once, 9-20 min cold), helm and controller-gen (built once); all cached and idempotent.
+## module proxy once, 9-20 min cold), helm, controller-gen and OpenTofu (built once; tofu ~7 min cold, for
+## `tofu fmt -check` of deploy/terraform); all cached and idempotent.
 test-deps:
 	$(T) "test deps: npm" ./scripts/install-test-deps.sh
 	$(T) "test deps: kube-apiserver, etcd" ./scripts/k8s/install-control-plane.sh >/dev/null
-	$(T) "test deps: helm, controller-gen" ./scripts/install-tools.sh >/dev/null
+	$(T) "test deps: helm, controller-gen, tofu" ./scripts/install-tools.sh controller-gen helm tofu >/dev/null
 
 ## e2e: the whole story in a real single-node Kubernetes cluster on this machine (root; see scripts/e2e.sh).
 e2e:
