@@ -68,6 +68,10 @@ func checkTSMReport(_ context.Context, e *env) Result {
 	if !e.realRoot {
 		return ok(id, TSMReportDir+" present and writable (under --root no report is produced)")
 	}
+	if os.Geteuid() != 0 {
+		return warn(id, TSMReportDir+" present, but only root can create report entries: no report produced",
+			"run sgxops doctor as root to check that a report can be produced")
+	}
 	if err := produceTSMReport(dir); err != nil {
 		return fail(id, "configfs-tsm could not produce a report: "+shortErr(err),
 			"check the guest driver (dmesg) and that the hypervisor supports report requests")

@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/sgxops/sgxops/collateral"
 	"github.com/sgxops/sgxops/doctor"
 	"github.com/sgxops/sgxops/doctor/kube"
 )
@@ -127,6 +128,11 @@ func runDoctor(ctx context.Context, o *doctorOptions, w io.Writer) error {
 			if err := checkServiceURL(u.flag, u.v); err != nil {
 				return err
 			}
+		}
+	}
+	if o.fmspc != "" {
+		if err := (collateral.Request{TEE: collateral.TEESGX, FMSPC: o.fmspc, PCKCA: o.pckCA}).Validate(); err != nil {
+			return withExit(ExitUsage, fmt.Errorf("--fmspc/--pck-ca: %w", err))
 		}
 	}
 	var results []doctor.Result

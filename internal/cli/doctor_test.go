@@ -70,6 +70,8 @@ func TestDoctorExitCodes(t *testing.T) {
 		{"json", healthy, []string{"--fmspc", fmspc, "-o", "json"}, 0, `"status": "ok"`},
 		{"usage", healthy, []string{"--attestd-scheme", "ftp"}, 2, ""},
 		{"usage: bad --pccs", healthy, []string{"--pccs", "pccs:8081"}, 2, ""},
+		{"usage: bad --fmspc", healthy, []string{"--fmspc", "00906ed5"}, 2, ""},
+		{"usage: bad --pck-ca", healthy, []string{"--fmspc", fmspc, "--pck-ca", "root"}, 2, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -78,6 +80,9 @@ func TestDoctorExitCodes(t *testing.T) {
 			code := Main(append([]string{"doctor", "--root", root}, tc.args...), &out, &errb)
 			if code != tc.wantCode {
 				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tc.wantCode, out.String(), errb.String())
+			}
+			if tc.wantOut == "" && (out.Len() != 0 || errb.Len() == 0) {
+				t.Fatalf("usage error: want no report and a message on stderr; stdout %q stderr %q", out.String(), errb.String())
 			}
 			if !strings.Contains(out.String(), tc.wantOut) {
 				t.Fatalf("stdout lacks %q:\n%s", tc.wantOut, out.String())
