@@ -53,14 +53,11 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) error {
 		kindLabel := "unsupported"
 		s.metrics.attestations.WithLabelValues(kindLabel, resultInvalidRequest, "none", "false").Inc()
 		if known {
-			return badRequest("attestation type %s is not supported by attestd (SgxEnclave and OpenEnclave are)", typ)
+			return badRequest("attestation type %s is not supported by attestd (SgxEnclave, OpenEnclave, TdxVm and SevSnpVm are)", typ)
 		}
 		return apiErrorf(http.StatusNotFound, CodeNotFound, "unknown attestation type %q", r.PathValue("type"))
 	}
-	kind := KindSGX
-	if typ == "OpenEnclave" {
-		kind = KindOpenEnclave
-	}
+	kind := map[string]EvidenceKind{"SgxEnclave": KindSGX, "OpenEnclave": KindOpenEnclave, "TdxVm": KindTDX, "SevSnpVm": KindSEVSNP}[typ]
 	tok, out, err := s.attestHTTP(r, kind)
 	if out.result == "" {
 		out.result = resultError
@@ -130,6 +127,9 @@ func (s *Server) attestHTTP(r *http.Request, kind EvidenceKind) (string, attestO
 // request's query parameters (api-version is not checked here). It returns
 // the token, or an *APIError.
 func (s *Server) attest(ctx context.Context, kind EvidenceKind, body []byte, query url.Values) (string, attestOutcome, error) {
+	if kind == KindTDX || kind == KindSEVSNP {
+		return s.attestCVM(ctx, kind, body, query)
+	}
 	var out attestOutcome
 	req, err := DecodeAttestRequest(kind, body)
 	if err != nil {
@@ -253,7 +253,7 @@ func claimsSimulation(q *sgx.Quote) bool {
 // trimPrefix removes a package prefix ("attestd: ", "policy: ") from an
 // error message meant for clients.
 func trimPrefix(s string) string {
-	for _, p := range []string{"attestd: ", "policy: ", "sgx: ", "dcap: "} {
+	for _, p := range []string{"attestd: ", "policy: ", "sgx: ", "dcap: ", "snp: "} {
 		if len(s) > len(p) && s[:len(p)] == p {
 			return s[len(p):]
 		}

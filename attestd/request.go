@@ -24,6 +24,11 @@ const (
 	// KindOpenEnclave is /attest/OpenEnclave: "report" is a 16-byte Open
 	// Enclave header followed by the SGX quote.
 	KindOpenEnclave
+	// KindTDX is /attest/TdxVm: "quote" is a TDX DCAP quote (v4 or v5).
+	KindTDX
+	// KindSEVSNP is /attest/SevSnpVm: "report" is MAA's JSON envelope
+	// {"SnpReport","VcekCertChain"}, a raw report or an Azure HCL report.
+	KindSEVSNP
 )
 
 // String returns the MAA attestation type name.
@@ -33,6 +38,10 @@ func (k EvidenceKind) String() string {
 		return "SgxEnclave"
 	case KindOpenEnclave:
 		return "OpenEnclave"
+	case KindTDX:
+		return "TdxVm"
+	case KindSEVSNP:
+		return "SevSnpVm"
 	}
 	return "unknown"
 }
@@ -118,9 +127,9 @@ func DecodeAttestRequest(kind EvidenceKind, body []byte) (*AttestRequest, error)
 	}
 	out := &AttestRequest{Kind: kind}
 	field, enc := "quote", w.Quote
-	if kind == KindOpenEnclave {
+	if kind == KindOpenEnclave || kind == KindSEVSNP {
 		field, enc = "report", w.Report
-		if enc == nil && w.Quote != nil { // lenient: an OE report posted as "quote"
+		if enc == nil && w.Quote != nil { // lenient: a report posted as "quote"
 			field, enc = "quote", w.Quote
 		}
 	}

@@ -46,6 +46,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock. Nil: time.Now.
 	Now func() time.Time
+	// SNPTime is the time SEV-SNP certificates (VCEK/VLEK, ASK, ARK) are
+	// checked at. Nil: Now.
+	SNPTime func() time.Time
 	// StoreReady reports, for /readyz, whether the store is reachable and
 	// in sync. Nil: a read of the audit head must succeed.
 	StoreReady func(context.Context) error
@@ -65,6 +68,7 @@ type Server struct {
 	cfg       Config
 	log       *slog.Logger
 	now       func() time.Time
+	snpTime   func() time.Time
 	key       atomic.Pointer[SigningKey]
 	keyMu     sync.Mutex // serializes changes of key (rotations and followed Secret versions)
 	rotateMu  sync.Mutex // serializes signing-key rotations
@@ -105,6 +109,9 @@ func New(opts Options) (*Server, error) {
 	if now == nil {
 		now = time.Now
 	}
+	if opts.SNPTime == nil {
+		opts.SNPTime = now
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -126,6 +133,7 @@ func New(opts Options) (*Server, error) {
 		cfg:       opts.Config,
 		log:       log,
 		now:       now,
+		snpTime:   opts.SNPTime,
 		reg:       opts.Registry,
 		store:     opts.Store,
 		verifier:  opts.Verifier,

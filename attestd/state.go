@@ -188,7 +188,7 @@ func (c *policyCache) get(ctx context.Context, typ string) (*compiledPolicy, err
 }
 
 // attestationTypes are the MAA attestation types; attestd implements the
-// SGX ones.
+// SGX, TDX and SEV-SNP ones.
 var attestationTypes = []string{"SgxEnclave", "OpenEnclave", "Tpm", "SevSnpVm", "TdxVm", "AzureGuest"}
 
 // canonicalType maps an attestation type case-insensitively to its MAA
@@ -196,7 +196,7 @@ var attestationTypes = []string{"SgxEnclave", "OpenEnclave", "Tpm", "SevSnpVm", 
 func canonicalType(s string) (string, bool, bool) {
 	for _, t := range attestationTypes {
 		if strings.EqualFold(s, t) {
-			return t, t == "SgxEnclave" || t == "OpenEnclave", true
+			return t, t == "SgxEnclave" || t == "OpenEnclave" || t == "TdxVm" || t == "SevSnpVm", true
 		}
 	}
 	return "", false, false
