@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/sgxops/sgxops/collateral"
@@ -38,11 +39,13 @@ func (e *env) collateralSource() (collateral.Source, string, string) {
 		return nil, "", "the Azure DCAP client uses the VM's local THIM endpoint: pass --thim URL to check it"
 	}
 	if q.cfg != nil {
-		u := q.cfg.collateralURL
-		if u == "" {
-			u = q.cfg.pccsURL
+		// QCNL's collateral_service (e.g. Intel PCS itself) when it is not the
+		// PCCS: a PCS-style service, whose Root CA CRL may come from the root
+		// certificate's distribution point.
+		if u := q.cfg.collateralURL; u != "" && strings.TrimRight(u, "/") != strings.TrimRight(q.cfg.pccsURL, "/") {
+			return &collateral.PCS{BaseURL: u, Client: e.client}, "collateral_service " + u, ""
 		}
-		if u != "" {
+		if u := q.cfg.pccsURL; u != "" {
 			return &collateral.PCCS{BaseURL: u, Client: e.client, InsecureSkipTLSVerify: !q.cfg.useSecureCert}, "PCCS " + u, ""
 		}
 	}

@@ -287,6 +287,12 @@ func TestRun(t *testing.T) {
 			want: want{"quote.pccs-reachable": OK, "collateral.reachable": OK, "collateral.tcbinfo-current": OK},
 		},
 		{
+			name: "collateral_service apart from the PCCS (stale), PCCS itself fine",
+			root: intelNode(s.fresh, false, `"collateral_service": "`+s.stale+`/sgx/certification/v4/",`),
+			opts: Options{FMSPC: s.fmspc},
+			want: want{"quote.pccs-reachable": OK, "collateral.reachable": OK, "collateral.tcbinfo-current": Fail},
+		},
+		{
 			name: "unreachable PCCS",
 			root: intelNode(s.down, false, ""),
 			opts: Options{FMSPC: s.fmspc},
