@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/hashicorp/hcl/v2/hclwrite"
 	"github.com/zclconf/go-cty/cty"
 	"sigs.k8s.io/yaml"
@@ -196,4 +197,58 @@ func TestTaintTolerated(t *testing.T) {
 		}
 	}
 	t.Errorf("the chart's doctor.tolerations %v do not tolerate the SGX pool's taint %s", values.Doctor.Tolerations, taint)
+}
+
+// TestModuleCall: the example passes only variables the aks module declares,
+// every required one (no default), and reads only outputs it declares.
+func TestModuleCall(t *testing.T) {
+	vars, required, outputs := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	for _, body := range parseModule(t, "aks") {
+		for _, b := range body.Blocks {
+			switch b.Type {
+			case "variable":
+				vars[b.Labels[0]] = true
+				if _, ok := b.Body.Attributes["default"]; !ok {
+					required[b.Labels[0]] = true
+				}
+			case "output":
+				outputs[b.Labels[0]] = true
+			}
+		}
+	}
+	meta := map[string]bool{"source": true, "version": true, "providers": true, "count": true, "for_each": true, "depends_on": true}
+	calls := 0
+	for f, body := range parseModule(t, filepath.Join("examples", "aks-sgxops")) {
+		for _, b := range body.Blocks {
+			if b.Type == "module" && b.Labels[0] == "aks" {
+				calls++
+				for name := range b.Body.Attributes {
+					if !meta[name] && !vars[name] {
+						t.Errorf("%s: module aks has no variable %s", f, name)
+					}
+				}
+				for name := range required {
+					if _, ok := b.Body.Attributes[name]; !ok {
+						t.Errorf("%s: module aks needs %s", f, name)
+					}
+				}
+			}
+		}
+		_ = hclsyntax.VisitAll(body, func(n hclsyntax.Node) hcl.Diagnostics {
+			e, ok := n.(*hclsyntax.ScopeTraversalExpr)
+			if !ok || e.Traversal.RootName() != "module" || len(e.Traversal) < 3 {
+				return nil
+			}
+			if a, ok := e.Traversal[1].(hcl.TraverseAttr); !ok || a.Name != "aks" {
+				return nil
+			}
+			if out, ok := e.Traversal[2].(hcl.TraverseAttr); ok && !outputs[out.Name] {
+				t.Errorf("%s: module aks has no output %s", e.SrcRange, out.Name)
+			}
+			return nil
+		})
+	}
+	if calls != 1 {
+		t.Errorf("%d calls of module aks, want 1", calls)
+	}
 }
