@@ -156,6 +156,9 @@ func record(now time.Time, actor string, action audit.Action, rel release.Releas
 }
 
 func identityDetails(rel release.Release) map[string]string {
+	if d := rel.CVMIdentityDetails(); d != nil {
+		return d
+	}
 	if rel.MREnclave != "" {
 		return map[string]string{"mrenclave": rel.MREnclave}
 	}

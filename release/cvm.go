@@ -153,3 +153,28 @@ func (r Release) cvmIdentityKey() string {
 	add("image_id", r.ImageID)
 	return b.String()
 }
+
+// CVMIdentityDetails returns the identity fields of a TDX or SEV-SNP
+// release by their JSON names (for audit records); nil for SGX releases.
+func (r Release) CVMIdentityDetails() map[string]string {
+	var d map[string]string
+	set := func(k, v string) {
+		if v != "" {
+			d[k] = v
+		}
+	}
+	switch r.TEE() {
+	case TEETDX:
+		d = map[string]string{"mrtd": r.MRTD}
+		if r.RTMRs != [4]string{} {
+			d["rtmrs"] = strings.Join(r.RTMRs[:], ",")
+		}
+		set("mrseam", r.MRSEAM)
+	case TEESEVSNP:
+		d = map[string]string{"measurement": r.Measurement}
+		set("host_data", r.HostData)
+		set("family_id", r.FamilyID)
+		set("image_id", r.ImageID)
+	}
+	return d
+}

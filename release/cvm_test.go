@@ -51,3 +51,18 @@ func TestNormalizeCVM(t *testing.T) {
 		})
 	}
 }
+
+func TestCVMIdentityDetails(t *testing.T) {
+	h48 := strings.Repeat("ab", 48)
+	tdx := release.Release{MRTD: h48, RTMRs: [4]string{"", h48, "", ""}}
+	if d := tdx.CVMIdentityDetails(); d["mrtd"] != h48 || d["rtmrs"] != ","+h48+",," || len(d) != 2 {
+		t.Fatalf("TDX details %v", d)
+	}
+	snp := release.Release{Measurement: h48, ImageID: strings.Repeat("00", 16)}
+	if d := snp.CVMIdentityDetails(); d["measurement"] != h48 || d["image_id"] == "" || len(d) != 2 {
+		t.Fatalf("SNP details %v", d)
+	}
+	if d := (release.Release{MREnclave: h48[:64]}).CVMIdentityDetails(); d != nil {
+		t.Fatalf("SGX details %v", d)
+	}
+}
