@@ -47,6 +47,8 @@ func TestDryRunApply(t *testing.T) {
 		{"options", "chart-options", []string{"--set", "collateral.source=pccs", "--set", "collateral.pccs.url=https://pccs.example",
 			"--set", "attestd.ingress.enabled=true", "--set", "attestd.ingress.host=attestd.example", "--set", "operator.watchNamespace=chart-options",
 			"--set", "attestd.tls.secretName=attestd-tls", "--set", "operator.replicas=2"}},
+		{"doctor and public attestd", "chart-doctor", []string{"--set", "doctor.enabled=true", "--set", "doctor.fmspc=00906ed50000",
+			"--set", "attestd.service.type=LoadBalancer", "--set", `attestd.service.annotations.service\.beta\.kubernetes\.io/azure-pip-name=sgxops-attestd`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
