@@ -22,29 +22,30 @@ func (r *Registry) Register(ctx context.Context, actor string, rel release.Relea
 		return View{}, err
 	}
 	var cand release.Release
-	c, _, err := r.commit(ctx, "app "+rel.App, func(now time.Time) (store.Change, error) {
+	var st *appState
+	c, _, err := r.commitThen(ctx, "app "+rel.App, func(now time.Time) (store.Change, error) {
 		var err error
 		if cand, err = release.NewCandidate(rel, now); err != nil {
 			return store.Change{}, err
 		}
-		recs, err := r.s.ListReleases(ctx, cand.App)
-		if err != nil {
+		if st, err = r.appState(ctx, cand.App); err != nil {
 			return store.Change{}, err
 		}
-		for _, rec := range recs {
-			o := rec.Release
-			if o.Name == cand.Name {
-				return store.Change{}, fmt.Errorf("%w: %s/%s", ErrExists, o.App, o.Name)
-			}
-			if o.State != release.Retired && o.IdentityKey() == cand.IdentityKey() {
-				return store.Change{}, fmt.Errorf("%w: %s/%s (%s) has %s", ErrDuplicateIdentity, o.App, o.Name, o.State, cand.IdentityKey())
-			}
+		if o, ok := st.byName[cand.Name]; ok {
+			return store.Change{}, fmt.Errorf("%w: %s/%s", ErrExists, o.Release.App, o.Release.Name)
+		}
+		if name, ok := st.ident[cand.IdentityKey()]; ok {
+			o := st.byName[name].Release
+			return store.Change{}, fmt.Errorf("%w: %s/%s (%s) has %s", ErrDuplicateIdentity, o.App, o.Name, o.State, cand.IdentityKey())
 		}
 		return store.Change{
-			Guards:   []store.AppGuard{{App: cand.App, Revision: store.AppRevision(recs)}},
+			Guards:   []store.AppGuard{{App: cand.App, Revision: st.rev}},
 			Releases: []store.ReleasePut{{Release: cand}},
 			Audit:    []audit.Record{record(now, actor, audit.ActionRegister, cand, identityDetails(cand))},
 		}, nil
+	}, func(c store.Committed) {
+		// The guard held: the app is what st says plus this release.
+		st.add(store.ReleaseRecord{Release: cand, Revision: c.Revision})
 	})
 	if err != nil {
 		return View{}, err

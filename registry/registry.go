@@ -67,6 +67,7 @@ type Registry struct {
 	attempts int
 	lockWait time.Duration
 	locks    keyLocks
+	apps     appCache
 }
 
 // New returns a Registry on s. It does not take ownership of s.
@@ -116,6 +117,12 @@ func ValidateActor(actor string) error {
 // rebuilding and retrying on conflicts. Writes with the same non-empty key
 // (an app, a policy type) wait for each other first.
 func (r *Registry) commit(ctx context.Context, key string, build func(now time.Time) (store.Change, error)) (store.Committed, time.Time, error) {
+	return r.commitThen(ctx, key, build, nil)
+}
+
+// commitThen is commit, and runs then (when not nil) after a successful
+// commit while it still holds key's lock.
+func (r *Registry) commitThen(ctx context.Context, key string, build func(now time.Time) (store.Change, error), then func(store.Committed)) (store.Committed, time.Time, error) {
 	if key != "" {
 		unlock, err := r.locks.lock(ctx, key, r.lockWait)
 		if err != nil {
@@ -141,6 +148,9 @@ func (r *Registry) commit(ctx context.Context, key string, build func(now time.T
 		}
 		c, err := r.s.Commit(ctx, ch)
 		if err == nil {
+			if then != nil {
+				then(c)
+			}
 			return c, now, nil
 		}
 		if !errors.Is(err, store.ErrConflict) {

@@ -18,8 +18,10 @@ import (
 )
 
 // SchemaVersion is the version of the bbolt layout this build writes. A file
-// with a higher version is refused with a *SchemaError.
-const SchemaVersion = 1
+// with a higher version is refused with a *SchemaError. Version 2 added the
+// "apps" bucket; a version 1 file is migrated when opened read-write (and
+// then refused by builds that only know version 1).
+const SchemaVersion = 2
 
 // DefaultBoltFile is the store's file name inside a data directory.
 const DefaultBoltFile = "sgxops.db"
@@ -49,12 +51,14 @@ type BoltOptions struct {
 // Layout: bucket "meta" holds "schema" (u64), "revision" (u64) and "head"
 // (JSON audit.Head); "releases" maps app NUL name to a JSON ReleaseRecord;
 // "policies" maps the attestation type to a JSON PolicyRecord; "audit" maps
-// u64(seq) to the JSON form of the entry (audit.Entry.Encode).
+// u64(seq) to the JSON form of the entry (audit.Entry.Encode); "apps" (schema
+// 2) maps an app to u64 AppRevision of its releases, written with them.
 var (
 	bucketMeta     = []byte("meta")
 	bucketReleases = []byte("releases")
 	bucketPolicies = []byte("policies")
 	bucketAudit    = []byte("audit")
+	bucketApps     = []byte("apps")
 	keySchema      = []byte("schema")
 	keyRevision    = []byte("revision")
 	keyHead        = []byte("head")
@@ -131,7 +135,7 @@ func initSchema(tx *bolt.Tx) error {
 		if !empty {
 			return fmt.Errorf("bbolt file has buckets but no sgxops schema: %w", ErrCorrupt)
 		}
-		for _, name := range [][]byte{bucketMeta, bucketReleases, bucketPolicies, bucketAudit} {
+		for _, name := range [][]byte{bucketMeta, bucketReleases, bucketPolicies, bucketAudit, bucketApps} {
 			if _, err := tx.CreateBucket(name); err != nil {
 				return err
 			}
@@ -140,7 +144,36 @@ func initSchema(tx *bolt.Tx) error {
 			return err
 		}
 	}
-	return checkSchema(tx)
+	if err := checkSchema(tx); err != nil {
+		return err
+	}
+	if binary.BigEndian.Uint64(tx.Bucket(bucketMeta).Get(keySchema)) == 1 {
+		return migrateApps(tx)
+	}
+	return nil
+}
+
+// migrateApps turns a schema 1 file into schema 2: the apps bucket, from the
+// stored releases.
+func migrateApps(tx *bolt.Tx) error {
+	apps, err := tx.CreateBucketIfNotExists(bucketApps)
+	if err != nil {
+		return err
+	}
+	recs, err := boltTxn{tx}.listReleases("")
+	if err != nil {
+		return err
+	}
+	revs := map[string]uint64{}
+	for _, r := range recs {
+		revs[r.Release.App] = max(revs[r.Release.App], r.Revision)
+	}
+	for app, rev := range revs {
+		if err := apps.Put([]byte(app), u64(rev)); err != nil {
+			return err
+		}
+	}
+	return tx.Bucket(bucketMeta).Put(keySchema, u64(SchemaVersion))
 }
 
 func checkSchema(tx *bolt.Tx) error {
@@ -158,7 +191,11 @@ func checkSchema(tx *bolt.Tx) error {
 	case found < 1:
 		return fmt.Errorf("schema version %d: %w", found, ErrCorrupt)
 	}
-	for _, name := range [][]byte{bucketReleases, bucketPolicies, bucketAudit} {
+	buckets := [][]byte{bucketReleases, bucketPolicies, bucketAudit}
+	if binary.BigEndian.Uint64(v) >= 2 {
+		buckets = append(buckets, bucketApps)
+	}
+	for _, name := range buckets {
 		if tx.Bucket(name) == nil {
 			return fmt.Errorf("bucket %s missing: %w", name, ErrCorrupt)
 		}
@@ -318,6 +355,22 @@ func (b *Bolt) ListAudit(ctx context.Context, after uint64, limit int) ([]audit.
 		return nil
 	})
 	return out, err
+}
+
+// AppRevision implements AppRevisioner.
+func (b *Bolt) AppRevision(ctx context.Context, app string) (uint64, error) {
+	if err := release.ValidateName("app", app); err != nil {
+		return 0, err
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	var rev uint64
+	err := b.view(func(tx *bolt.Tx) (err error) {
+		rev, err = boltTxn{tx}.appRevision(app)
+		return err
+	})
+	return rev, err
 }
 
 // AuditHead implements Store.

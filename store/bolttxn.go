@@ -125,7 +125,32 @@ func (t boltTxn) putJSON(bucket, key []byte, v any) error {
 }
 
 func (t boltTxn) putRelease(r ReleaseRecord) error {
-	return t.putJSON(bucketReleases, []byte(releaseKey(r.Release.App, r.Release.Name)), r)
+	if err := t.putJSON(bucketReleases, []byte(releaseKey(r.Release.App, r.Release.Name)), r); err != nil {
+		return err
+	}
+	cur, err := t.appRevision(r.Release.App)
+	if err != nil {
+		return err
+	}
+	return t.tx.Bucket(bucketApps).Put([]byte(r.Release.App), u64(max(cur, r.Revision)))
+}
+
+// appRevision reads the app's revision record; a schema 1 file (read-only:
+// read-write opens migrate it) has none, and the releases are listed.
+func (t boltTxn) appRevision(app string) (uint64, error) {
+	bk := t.tx.Bucket(bucketApps)
+	if bk == nil {
+		recs, err := t.listReleases(app)
+		return AppRevision(recs), err
+	}
+	switch v := bk.Get([]byte(app)); len(v) {
+	case 0:
+		return 0, nil
+	case 8:
+		return binary.BigEndian.Uint64(v), nil
+	default:
+		return 0, fmt.Errorf("store: revision of app %q malformed: %w", app, ErrCorrupt)
+	}
 }
 
 func (t boltTxn) putPolicy(p PolicyRecord) error {

@@ -135,14 +135,32 @@ type txn interface {
 	setHead(audit.Head) error
 }
 
+// appRevTxn is implemented by transactions that read an app's revision from
+// a record of its own instead of listing its releases.
+type appRevTxn interface {
+	appRevision(app string) (uint64, error)
+}
+
+// guardRevision is the app's revision as an AppGuard compares it.
+func guardRevision(tx txn, app string) (uint64, error) {
+	if a, ok := tx.(appRevTxn); ok {
+		return a.appRevision(app)
+	}
+	recs, err := tx.listReleases(app)
+	if err != nil {
+		return 0, err
+	}
+	return AppRevision(recs), nil
+}
+
 // applyChange checks ch against tx and writes it. ch must have passed checkChange.
 func applyChange(tx txn, ch Change) (Committed, error) {
 	for _, g := range ch.Guards {
-		recs, err := tx.listReleases(g.App)
+		got, err := guardRevision(tx, g.App)
 		if err != nil {
 			return Committed{}, err
 		}
-		if got := AppRevision(recs); got != g.Revision {
+		if got != g.Revision {
 			return Committed{}, &ConflictError{Key: "app/" + g.App, Expected: g.Revision, Actual: got}
 		}
 	}

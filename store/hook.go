@@ -35,8 +35,25 @@ func ApplyChange(tx Txn, ch Change) (Committed, error) {
 	if err := checkChange(ch); err != nil {
 		return Committed{}, err
 	}
+	if a, ok := tx.(AppRevisionTxn); ok {
+		return applyChange(exportedRevTxn{exportedTxn{tx}, a}, ch)
+	}
 	return applyChange(exportedTxn{tx}, ch)
 }
+
+// AppRevisionTxn is implemented by a Txn that reads an app's revision (what
+// AppRevision of its releases returns) without listing them; ApplyChange
+// then checks guards with it.
+type AppRevisionTxn interface {
+	AppRevision(app string) (uint64, error)
+}
+
+type exportedRevTxn struct {
+	exportedTxn
+	a AppRevisionTxn
+}
+
+func (x exportedRevTxn) appRevision(app string) (uint64, error) { return x.a.AppRevision(app) }
 
 // exportedTxn adapts a Txn to the package's txn.
 type exportedTxn struct{ t Txn }

@@ -20,6 +20,7 @@ type Memory struct {
 	mu       sync.RWMutex
 	closed   bool
 	releases map[string]ReleaseRecord
+	appRev   map[string]uint64 // AppRevision of each app's releases
 	policies map[string]PolicyRecord
 	certs    PolicyCertsRecord
 	entries  []audit.Entry
@@ -29,7 +30,7 @@ type Memory struct {
 
 // NewMemory returns an empty in-memory store (for tests; see Memory).
 func NewMemory() *Memory {
-	return &Memory{releases: map[string]ReleaseRecord{}, policies: map[string]PolicyRecord{}}
+	return &Memory{releases: map[string]ReleaseRecord{}, appRev: map[string]uint64{}, policies: map[string]PolicyRecord{}}
 }
 
 var _ Store = (*Memory)(nil)
@@ -215,7 +216,22 @@ func (t memTxn) deletePolicy(s string) error { delete(t.m.policies, s); return n
 
 func (t memTxn) putRelease(r ReleaseRecord) error {
 	t.m.releases[releaseKey(r.Release.App, r.Release.Name)] = r
+	t.m.appRev[r.Release.App] = max(t.m.appRev[r.Release.App], r.Revision)
 	return nil
+}
+
+func (t memTxn) appRevision(app string) (uint64, error) { return t.m.appRev[app], nil }
+
+// AppRevision implements AppRevisioner.
+func (m *Memory) AppRevision(ctx context.Context, app string) (uint64, error) {
+	if err := release.ValidateName("app", app); err != nil {
+		return 0, err
+	}
+	if err := m.rlock(ctx); err != nil {
+		return 0, err
+	}
+	defer m.mu.RUnlock()
+	return m.appRev[app], nil
 }
 
 func (t memTxn) putPolicy(p PolicyRecord) error { t.m.policies[p.Type] = p; return nil }

@@ -141,6 +141,16 @@ type Committed struct {
 	Entries []audit.Entry
 }
 
+// AppRevisioner is implemented by stores that keep each app's revision (what
+// AppRevision of its releases returns) as a record of its own, maintained in
+// the same transaction as the releases: reading it, and checking an
+// AppGuard, costs the same whatever the app's size. The bbolt and memory
+// stores implement it.
+type AppRevisioner interface {
+	// AppRevision returns the app's revision: 0 for an app without releases.
+	AppRevision(ctx context.Context, app string) (uint64, error)
+}
+
 // AppRevision returns the highest revision among recs (0 when empty): the
 // value an AppGuard expects for the app that recs were listed from.
 func AppRevision(recs []ReleaseRecord) uint64 {

@@ -46,6 +46,7 @@ func Run(t *testing.T, open Open) {
 		{"CreateAndGet", testCreateAndGet},
 		{"Conflicts", testConflicts},
 		{"AppGuard", testAppGuard},
+		{"AppRevision", testAppRevision},
 		{"Atomic", testAtomic},
 		{"InvalidChanges", testInvalidChanges},
 		{"Policies", testPolicies},
@@ -503,5 +504,60 @@ func testContext(t *testing.T, s store.Store) {
 	}
 	if _, err := s.Commit(ctx, store.Change{Audit: []audit.Record{rec("register", "", "")}}); !errors.Is(err, context.Canceled) {
 		t.Errorf("Commit: %v", err)
+	}
+}
+
+// testAppRevision: a store that keeps each app's revision as a record
+// (store.AppRevisioner) agrees with AppRevision of the listed releases after
+// creates, updates and writes to other apps; guards use the same value.
+func testAppRevision(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	ar, ok := s.(store.AppRevisioner)
+	if !ok {
+		t.Skip("the store lists an app's releases to check a guard (no store.AppRevisioner)")
+	}
+	check := func(app string) uint64 {
+		t.Helper()
+		recs, err := s.ListReleases(ctx, app)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := ar.AppRevision(ctx, app)
+		if err != nil || got != store.AppRevision(recs) {
+			t.Fatalf("AppRevision(%s) = %d, %v; listing gives %d", app, got, err, store.AppRevision(recs))
+		}
+		return got
+	}
+	if check("nothing") != 0 {
+		t.Fatal("an app without releases has revision 0")
+	}
+	for i, w := range []struct{ app, name string }{{"a", "v1"}, {"b", "v1"}, {"a", "v2"}, {"b", "v2"}, {"a", "v3"}} {
+		rev := check(w.app)
+		if _, err := s.Commit(ctx, store.Change{Guards: []store.AppGuard{{App: w.app, Revision: rev}},
+			Releases: []store.ReleasePut{{Release: Candidate(t, w.app, w.name, 100+i)}}}); err != nil {
+			t.Fatal(err)
+		}
+		check("a")
+		check("b")
+	}
+	// An update of an older release raises the app's revision too.
+	cur, err := s.GetRelease(ctx, "a", "v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	upd := cur.Release
+	upd.MinISVSVN = 0
+	c, err := s.Commit(ctx, store.Change{Guards: []store.AppGuard{{App: "a", Revision: check("a")}},
+		Releases: []store.ReleasePut{{Release: upd, ExpectRevision: cur.Revision}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if check("a") != c.Revision {
+		t.Fatalf("after updating a/v1 the app's revision is not the commit's %d", c.Revision)
+	}
+	// A stale guard still conflicts.
+	if _, err := s.Commit(ctx, store.Change{Guards: []store.AppGuard{{App: "a", Revision: c.Revision - 1}},
+		Releases: []store.ReleasePut{{Release: Candidate(t, "a", "v4", 200)}}}); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("stale guard: %v", err)
 	}
 }
