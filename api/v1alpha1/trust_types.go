@@ -25,6 +25,18 @@ type AttestdReleaseSpec struct {
 	MRSigner       string `json:"mrsigner,omitempty"`
 	ISVProdID      int32  `json:"isvProdID,omitempty"`
 	MinISVSVN      int32  `json:"minISVSVN,omitempty"`
+	// MRTD is a TDX release's identity (lowercase hex, 48 bytes); RTMRs
+	// (4 entries, "" for any) and MRSEAM are optional reference values.
+	MRTD   string   `json:"mrtd,omitempty"`
+	RTMRs  []string `json:"rtmrs,omitempty"`
+	MRSEAM string   `json:"mrseam,omitempty"`
+	// Measurement is an SEV-SNP release's MEASUREMENT (lowercase hex, 48
+	// bytes); HostData (32 bytes), FamilyID and ImageID (16 bytes) are
+	// optional reference values.
+	Measurement string `json:"measurement,omitempty"`
+	HostData    string `json:"hostData,omitempty"`
+	FamilyID    string `json:"familyID,omitempty"`
+	ImageID     string `json:"imageID,omitempty"`
 	// State is candidate, active, draining, retired or revoked.
 	State         string `json:"state"`
 	CreatedAt     string `json:"createdAt"`

@@ -50,6 +50,11 @@ func releaseSpec(rec store.ReleaseRecord) v1.AttestdReleaseSpec {
 		State: string(r.State), CreatedAt: formatTime(r.CreatedAt), UpdatedAt: formatTime(r.UpdatedAt),
 		DrainUntil: formatTime(r.DrainUntil), RevokedReason: r.RevokedReason, Revision: rev64(rec.Revision),
 	}
+	s.MRTD, s.MRSEAM = r.MRTD, r.MRSEAM
+	if r.RTMRs != [4]string{} {
+		s.RTMRs = r.RTMRs[:]
+	}
+	s.Measurement, s.HostData, s.FamilyID, s.ImageID = r.Measurement, r.HostData, r.FamilyID, r.ImageID
 	if len(r.MREnclave) >= 16 {
 		s.MREnclaveShort = r.MREnclave[:16]
 	}
@@ -61,6 +66,17 @@ func releaseRecord(s v1.AttestdReleaseSpec) (store.ReleaseRecord, error) {
 	var err error
 	r := release.Release{App: s.App, Name: s.Name, MREnclave: s.MREnclave, MRSigner: s.MRSigner,
 		State: release.State(s.State), RevokedReason: s.RevokedReason}
+	r.MRTD, r.MRSEAM = s.MRTD, s.MRSEAM
+	r.Measurement, r.HostData, r.FamilyID, r.ImageID = s.Measurement, s.HostData, s.FamilyID, s.ImageID
+	if s.RTMRs != nil {
+		if len(s.RTMRs) != 4 {
+			return store.ReleaseRecord{}, fmt.Errorf("rtmrs has %d entries, want 4", len(s.RTMRs))
+		}
+		copy(r.RTMRs[:], s.RTMRs)
+		if r.RTMRs == [4]string{} {
+			return store.ReleaseRecord{}, fmt.Errorf("rtmrs present but all empty")
+		}
+	}
 	if s.ISVProdID < 0 || s.ISVProdID > math.MaxUint16 || s.MinISVSVN < 0 || s.MinISVSVN > math.MaxUint16 {
 		return store.ReleaseRecord{}, fmt.Errorf("isvProdID or minISVSVN outside 0..65535")
 	}
