@@ -23,8 +23,9 @@ func newQuoteInspectCmd() *cobra.Command {
 	o := &quoteInspectOptions{}
 	cmd := &cobra.Command{
 		Use:   "inspect QUOTE",
-		Short: "Decode a DCAP quote (raw, hex or base64) and print its identity fields",
-		Long: `Decode an SGX (v3) or TDX (v4/v5) DCAP quote without verifying it.
+		Short: "Decode a DCAP quote or SEV-SNP report (raw, hex or base64) and print its identity fields",
+		Long: `Decode an SGX (v3) or TDX (v4/v5) DCAP quote, or an SEV-SNP attestation report
+(raw 1184-byte report, Azure HCL report, or MAA's SevSnpVm JSON envelope), without verifying it.
 The file may hold raw bytes, hex text (optionally 0x-prefixed) or base64.
 Nothing printed here is trusted until "sgxops quote verify" has checked it.`,
 		Args: cobra.ExactArgs(1),
@@ -83,6 +84,16 @@ type quoteInfo struct {
 }
 
 func runQuoteInspect(w io.Writer, path string, format outputFormat) error {
+	if ev, ok, err := snpEvidenceFile(path, ""); ok || err != nil {
+		if err != nil {
+			return err
+		}
+		if format == outputJSON {
+			return writeJSON(w, describeSNP(path, ev))
+		}
+		printSNPText(w, describeSNP(path, ev), false)
+		return nil
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return withExit(ExitInvalidInput, err)

@@ -25,6 +25,7 @@ type quoteVerifyOptions struct {
 	sim    simRootFlags
 	at     string
 	output string
+	certs  string
 }
 
 func newQuoteVerifyCmd() *cobra.Command {
@@ -39,6 +40,12 @@ the TCB Info. Print the TCB status, advisory IDs and the enclave/TD identity.
 The status is reported, not judged: an OutOfDate platform still "verifies" here
 (exit 0); deciding what is acceptable is policy's job. A Revoked TCB fails.
 
+An SEV-SNP report (raw, Azure HCL or MAA's SevSnpVm envelope) is verified
+instead with its VCEK/VLEK (--certs, or the envelope's VcekCertChain) against
+AMD's roots embedded in go-sev-guest: certificate chain, report signature, TCB
+against the certificate, and the HCL runtime-claims binding. No collateral
+flags are needed; nothing is fetched.
+
 Exit codes: 0 verified, 1 bad input, 2 usage, 3 verification failed,
 4 collateral unavailable or expired.`,
 		Args: cobra.ExactArgs(1),
@@ -52,6 +59,12 @@ Exit codes: 0 verified, 1 bad input, 2 usage, 3 verification failed,
 				if at, err = time.Parse(time.RFC3339, o.at); err != nil {
 					return withExit(ExitUsage, fmt.Errorf("--at %q: want an RFC 3339 time such as 2025-07-19T10:00:00Z", o.at))
 				}
+			}
+			if ev, ok, err := snpEvidenceFile(args[0], o.certs); ok || err != nil {
+				if err != nil {
+					return err
+				}
+				return runSNPVerify(cmd.OutOrStdout(), args[0], ev, at, format)
 			}
 			src, err := o.coll.source()
 			if err != nil {
@@ -71,6 +84,7 @@ Exit codes: 0 verified, 1 bad input, 2 usage, 3 verification failed,
 	}
 	o.coll.addFlags(cmd.Flags())
 	o.sim.addFlags(cmd.Flags())
+	cmd.Flags().StringVar(&o.certs, "certs", "", "SEV-SNP: the VCEK or VLEK certificate (PEM or DER; ASK/ARK optional, AMD's embedded roots are the trust anchors)")
 	cmd.Flags().StringVar(&o.at, "at", "", "verify as of this RFC 3339 time instead of now (certificates, CRLs, TCB Info validity)")
 	cmd.Flags().StringVarP(&o.output, "output", "o", "text", "output format: text or json")
 	return cmd
