@@ -24,7 +24,7 @@ test: test-deps
 	KUBEBUILDER_ASSETS=$$(./scripts/k8s/install-control-plane.sh) HELM=$$(./scripts/install-tools.sh helm)/helm \
 	TOFU=$$(./scripts/install-tools.sh tofu)/tofu \
 	SGXOPS_REQUIRE_K8S=1 SGXOPS_REQUIRE_INTEROP=1 $(T) "go test ./..." $(GO) test -count=1 -timeout 40m ./...
-	$(T) fuzz $(MAKE) fuzz
+	$(T) fuzz env SGXOPS_REQUIRE_INTEROP=1 $(MAKE) fuzz
 	$(T) "attestd load harness" $(GO) run ./cmd/attestd-load
 	$(T) e2e $(MAKE) e2e
 
