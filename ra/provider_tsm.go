@@ -14,8 +14,9 @@ import (
 // guest, an SEV-SNP attestation report in an SNP guest. The 64-byte report
 // data is the request's inblob.
 //
-// Only TDX quotes can be verified by this project's verifiers today (dcap);
-// an SNP report needs an SNP verifier.
+// attestd verifies both: a TDX quote at /attest/TdxVm (package dcap), an
+// SNP report at /attest/SevSnpVm (package snp; the VCEK/VLEK must be sent
+// with it, e.g. from the auxblob or the host's certificate cache).
 type TSMProvider struct {
 	// Client is the configfs client. Nil means the kernel's configfs
 	// (linuxtsm.MakeClient). Tests pass go-configfs-tsm's faketsm client.
