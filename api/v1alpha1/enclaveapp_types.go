@@ -193,6 +193,11 @@ const (
 	PlatformIntel SGXPlatform = "IntelDevicePlugin"
 )
 
+// TaintSGX is the key of the NoSchedule taint that dedicated SGX node pools
+// carry (deploy/terraform/aks sets sgxops.io/sgx=true:NoSchedule). On the AKS
+// and IntelDevicePlugin platforms, build and runtime pods tolerate it.
+const TaintSGX = "sgxops.io/sgx"
+
 // EPC resource names of the two device plugins.
 const (
 	EPCResourceAKS   corev1.ResourceName = "kubernetes.azure.com/sgx_epc_mem_in_MiB"

@@ -24,8 +24,11 @@ type Measurement struct {
 	ISVProdID      *uint16 `json:"isv_prod_id,omitempty"`
 	ISVSVN         *uint16 `json:"isv_svn,omitempty"`
 	Debug          *bool   `json:"debug,omitempty"`
-	SignatureValid *bool   `json:"signature_valid,omitempty"`
-	SignatureError string  `json:"signature_error,omitempty"`
+	// Signed is false for an artifact without a SIGSTRUCT (a bare SGXS
+	// stream, e.g. a simulated build): it has no signature to check.
+	Signed         *bool  `json:"signed,omitempty"`
+	SignatureValid *bool  `json:"signature_valid,omitempty"`
+	SignatureError string `json:"signature_error,omitempty"`
 
 	// Set by the operator, not by measure.
 	BuilderImageDigest string `json:"-"`
@@ -74,7 +77,8 @@ func ParseMeasurement(msg string) (*Measurement, error) {
 	if m.MRSigner != "" && !isHex32(m.MRSigner) {
 		return nil, fmt.Errorf("%w: mrsigner %q is not 64 hex digits", ErrMeasurementInvalid, m.MRSigner)
 	}
-	if m.SignatureValid != nil && !*m.SignatureValid {
+	unsigned := m.Signed != nil && !*m.Signed
+	if !unsigned && m.SignatureValid != nil && !*m.SignatureValid {
 		return nil, fmt.Errorf("%w: %s: SIGSTRUCT signature invalid: %s", ErrMeasurementInvalid, m.File, m.SignatureError)
 	}
 	if m.Debug != nil && *m.Debug {

@@ -1,11 +1,18 @@
 package controller
 
 import (
+	"bytes"
+	"encoding/hex"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/sgxops/sgxops/examples/aggregate"
+	"github.com/sgxops/sgxops/internal/cli"
 )
 
 func TestParseMeasurement(t *testing.T) {
@@ -67,5 +74,40 @@ func TestMeasurementSecretRoundTrip(t *testing.T) {
 	sec.Data[KeyISVSVN] = []byte("70000")
 	if _, err := measurementFromSecret(sec); !errors.Is(err, ErrMeasurementInvalid) {
 		t.Errorf("bad isvsvn: %v", err)
+	}
+}
+
+// TestParseMeasurementOfTheCLI parses what the real `sgxops measure --output
+// json --termination-log` writes for the sample's simulated build artifact (a
+// bare SGXS stream, unsigned): the contract between the build pod and the
+// operator. The E2E found the operator refusing it as "signature invalid".
+func TestParseMeasurementOfTheCLI(t *testing.T) {
+	dir := t.TempDir()
+	art := filepath.Join(dir, "aggregate.sgxs")
+	if err := aggregate.WriteImage(art, "v1"); err != nil {
+		t.Fatal(err)
+	}
+	term := filepath.Join(dir, "termination-log")
+	args := measureArgs("sgxops", art)[1:]
+	for i := range args {
+		if args[i] == termLog {
+			args[i] = term
+		}
+	}
+	var out, errb bytes.Buffer
+	if code := cli.Main(args, &out, &errb); code != 0 {
+		t.Fatalf("measure exit %d: %s", code, errb.String())
+	}
+	msg, err := os.ReadFile(term)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := ParseMeasurement(string(msg))
+	if err != nil {
+		t.Fatalf("the CLI's own report of an unsigned SGXS stream is refused: %v\n%s", err, msg)
+	}
+	want, _ := aggregate.Measure("v1")
+	if m.MREnclave != hex.EncodeToString(want.MREnclave[:]) || m.ArtifactSHA256 == "" {
+		t.Fatalf("parsed %+v", m)
 	}
 }

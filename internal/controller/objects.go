@@ -138,6 +138,22 @@ func sgxPlacement(a *v1.EnclaveApp, sel map[string]string, res corev1.ResourceRe
 	return out, res
 }
 
+// sgxTolerations adds, on an SGX platform, the toleration of the taint that
+// dedicated SGX pools carry (v1.TaintSGX: deploy/terraform/aks sets it), unless
+// the user's tolerations already name that key.
+func sgxTolerations(a *v1.EnclaveApp, user []corev1.Toleration) []corev1.Toleration {
+	if a.Spec.SGX.Platform != v1.PlatformAKS && a.Spec.SGX.Platform != v1.PlatformIntel {
+		return user
+	}
+	for _, t := range user {
+		if t.Key == v1.TaintSGX {
+			return user
+		}
+	}
+	return append(append([]corev1.Toleration{}, user...),
+		corev1.Toleration{Key: v1.TaintSGX, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule})
+}
+
 // toolsInit copies the sgxops CLI into the tools emptyDir (the sgxops image
 // has no shell: `sgxops self-copy` does the copy).
 func (r *Reconciler) toolsInit() corev1.Container {
@@ -262,7 +278,7 @@ func (r *Reconciler) buildJob(a *v1.EnclaveApp, rev string) *batchv1.Job {
 			mounts = append(mounts, corev1.VolumeMount{Name: vn, MountPath: sm.MountPath, ReadOnly: true})
 		}
 		sel, res := sgxPlacement(a, b.NodeSelector, b.Resources)
-		spec.NodeSelector, spec.Tolerations = sel, b.Tolerations
+		spec.NodeSelector, spec.Tolerations = sel, sgxTolerations(a, b.Tolerations)
 		spec.InitContainers = append(spec.InitContainers, corev1.Container{
 			Name: "build", Image: b.Image, Command: b.Command, Args: b.Args, Env: env,
 			Resources: res, VolumeMounts: mounts, WorkingDir: workDir(b),
@@ -350,7 +366,7 @@ func (r *Reconciler) runtimePod(a *v1.EnclaveApp, appName, rev, component string
 		Env: revisionEnv(rev, rt.Env), Resources: res,
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 	}
-	spec := corev1.PodSpec{NodeSelector: sel, Tolerations: rt.Tolerations, ServiceAccountName: rt.ServiceAccountName,
+	spec := corev1.PodSpec{NodeSelector: sel, Tolerations: sgxTolerations(a, rt.Tolerations), ServiceAccountName: rt.ServiceAccountName,
 		AutomountServiceAccountToken: ptr.To(false), EnableServiceLinks: ptr.To(false)}
 	if s := a.Spec.Simulation; s != nil {
 		mp := s.MountPath

@@ -123,3 +123,31 @@ func TestRuntimePodContract(t *testing.T) {
 		t.Error(secretName("agg", "v2"))
 	}
 }
+
+func TestSGXTolerations(t *testing.T) {
+	a := &v1.EnclaveApp{}
+	if got := sgxTolerations(a, nil); len(got) != 0 {
+		t.Errorf("platform None got tolerations %v", got)
+	}
+	for _, p := range []v1.SGXPlatform{v1.PlatformAKS, v1.PlatformIntel} {
+		a.Spec.SGX.Platform = p
+		got := sgxTolerations(a, []corev1.Toleration{{Key: "other", Operator: corev1.TolerationOpExists}})
+		if len(got) != 2 || got[1].Key != v1.TaintSGX || got[1].Effect != corev1.TaintEffectNoSchedule {
+			t.Errorf("%s: %v", p, got)
+		}
+		own := []corev1.Toleration{{Key: v1.TaintSGX, Operator: corev1.TolerationOpEqual, Value: "true"}}
+		if got := sgxTolerations(a, own); len(got) != 1 || got[0].Operator != corev1.TolerationOpEqual {
+			t.Errorf("%s: the user's own toleration was changed: %v", p, got)
+		}
+	}
+}
+
+func TestRuntimeSelectorIsRuntimeOnly(t *testing.T) {
+	a := &v1.EnclaveApp{}
+	a.Name = "agg"
+	for _, sel := range []map[string]string{service(a, "agg", "v2").Spec.Selector, runtimeSelector(a, "v2")} {
+		if sel[v1.LabelComponent] != componentRuntime || sel[v1.LabelRevision] != "v2" {
+			t.Errorf("selector %v also selects build/test pods", sel)
+		}
+	}
+}
