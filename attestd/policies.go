@@ -67,7 +67,7 @@ func (s *Server) handlePolicies(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if !supported {
-		return badRequest("attestation type %s is not supported by attestd (SgxEnclave and OpenEnclave are)", typ)
+		return badRequest("attestation type %s is not supported by attestd (SgxEnclave, OpenEnclave, TdxVm and SevSnpVm are)", typ)
 	}
 	var err error
 	switch method {
