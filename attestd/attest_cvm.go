@@ -254,9 +254,9 @@ func snpEvidence(v *snp.Verdict) *cvmEvidence {
 		"x-ms-sevsnpvm-snpfw-svn":         int64(tcb.SnpSpl),
 		"x-ms-sevsnpvm-tee-svn":           int64(tcb.TeeSpl),
 		"x-ms-sevsnpvm-vmpl":              int64(r.GetVmpl()),
-		"x-ms-sevsnpvm-guest-policy":      fmt.Sprintf("0x%x", r.GetPolicy()),
-		"x-ms-sevsnpvm-signer":            v.Signer,
-		"x-ms-sevsnpvm-product-line":      v.ProductLine,
+		"x-sgxops-snp-guest-policy":       fmt.Sprintf("0x%x", r.GetPolicy()),
+		"x-sgxops-snp-signer":             v.Signer,
+		"x-sgxops-snp-product-line":       v.ProductLine,
 	}
 	return &cvmEvidence{ev: ev, claims: c, reportData: r.GetReportData(), hostData: r.GetHostData(), runtime: v.RuntimeClaims}
 }
