@@ -2,9 +2,12 @@
 GO ?= go
 ## VERSION: image tag and chart appVersion (deploy/helm/sgxops/Chart.yaml).
 VERSION ?= 0.1.0
-export SGXOPS_CORPUS ?= $(abspath ../shared/corpus)
+## The corpus of real quotes: ../shared/corpus when present, else the cache `make corpus` fills
+## (keyed by the manifest's hash); SGXOPS_CORPUS set in the environment wins.
+CORPUS_CACHE := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/sgxops-corpus/$(shell sha256sum internal/corpusfetch/manifest.json | cut -c1-16)
+export SGXOPS_CORPUS ?= $(if $(wildcard ../shared/corpus/cases.json),$(abspath ../shared/corpus),$(CORPUS_CACHE))
 
-.PHONY: all build demo test test-deps vet fmt-check lint fuzz bench load generate manifests chart-manifests images e2e clean
+.PHONY: all build corpus demo test test-deps vet fmt-check lint fuzz bench load generate manifests chart-manifests images e2e clean
 
 all: build
 
@@ -35,6 +38,14 @@ test-deps:
 	$(T) "test deps: npm" ./scripts/install-test-deps.sh
 	$(T) "test deps: kube-apiserver, etcd" ./scripts/k8s/install-control-plane.sh >/dev/null
 	$(T) "test deps: helm, controller-gen, tofu" ./scripts/install-tools.sh controller-gen helm tofu >/dev/null
+
+## corpus: download each verbatim corpus file from its public origin at the pinned commit into
+## $(CORPUS_CACHE), check its pinned SHA-256 (internal/corpusfetch/manifest.json), rebuild the derived
+## files (collateral bundles, extracted CRL, SEV-SNP derivatives) and print `export SGXOPS_CORPUS=...`.
+## Needs network access; fails naming the first URL it could not fetch. CORPUS_INDEX_FROM=DIR copies the
+## corpus index (cases.json, sev-snp/cases.json, PROVENANCE.md: written for the corpus, no public origin).
+corpus:
+	$(GO) run ./internal/corpusfetch/cmd/sgxops-corpus -dir $(CORPUS_CACHE) $(if $(CORPUS_INDEX_FROM),-index-from $(CORPUS_INDEX_FROM))
 
 ## e2e: the whole story in a real single-node Kubernetes cluster on this machine (root; see scripts/e2e.sh).
 e2e:

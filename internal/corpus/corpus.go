@@ -9,25 +9,36 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/sgxops/sgxops/internal/corpusfetch"
 	"github.com/sgxops/sgxops/internal/testdeps"
 )
 
 // Dir returns the corpus directory: $SGXOPS_CORPUS, else ../shared/corpus next to
-// the repository root. When the corpus is missing the test skips with one line, or
-// fails under make test and CI (testdeps.Required): CI must not go green without the
-// real data.
+// the repository root, else the cache that `make corpus` fills. When the corpus is
+// missing the test skips with one line, or fails under make test and CI
+// (testdeps.Required): CI must not go green without the real data.
 func Dir(t testing.TB) string {
 	t.Helper()
 	dir := os.Getenv("SGXOPS_CORPUS")
 	if dir == "" {
 		_, file, _, _ := runtime.Caller(0)
 		dir = filepath.Join(filepath.Dir(file), "..", "..", "..", "shared", "corpus")
+		if !present(dir) {
+			if cache, err := os.UserCacheDir(); err == nil && present(filepath.Join(cache, "sgxops-corpus", corpusfetch.Hash())) {
+				dir = filepath.Join(cache, "sgxops-corpus", corpusfetch.Hash())
+			}
+		}
 	}
 	if _, err := os.Stat(filepath.Join(dir, "cases.json")); err != nil {
 		testdeps.Missing(t, fmt.Sprintf("the corpus of real quotes is not at %s (%v)", dir, err),
-			"set SGXOPS_CORPUS to a corpus directory (see its PROVENANCE.md)")
+			"run `make corpus` (downloads it from its public origins) or set SGXOPS_CORPUS to a corpus directory")
 	}
 	return dir
+}
+
+func present(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, "cases.json"))
+	return err == nil
 }
 
 // Path joins rel onto the corpus directory.
