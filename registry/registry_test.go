@@ -2,8 +2,10 @@ package registry_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -65,7 +67,7 @@ func must[T any](v T, err error) func(*testing.T) T {
 func TestLifecycleAndAudit(t *testing.T) {
 	ctx := context.Background()
 	clk := &clock{now: t0}
-	reg, _ := openBolt(t, clk)
+	reg, s := openBolt(t, clk)
 
 	v1 := must(reg.Register(ctx, "ci", rel("hello", "v1", 1)))(t)
 	if v1.State != release.Candidate || v1.MREnclave != mrenclave(1) || !v1.CreatedAt.Equal(t0) {
@@ -126,10 +128,27 @@ func TestLifecycleAndAudit(t *testing.T) {
 		{"from": "draining", "cause": "drain expired", "drain_until": "2026-11-23T12:31:00Z"},
 		{"from": "active", "reason": "signing key leaked"},
 	}
+	// Each entry carries the state its commit wrote (the store adds it).
+	states := []string{"candidate", "active", "candidate", "active", "draining", "retired", "revoked"}
 	for i, d := range details {
-		if fmt.Sprint(entries[i].Details) != fmt.Sprint(d) {
-			t.Errorf("entry %d details %v, want %v", i+1, entries[i].Details, d)
+		got := maps.Clone(entries[i].Details)
+		var rs release.Release
+		if err := json.Unmarshal([]byte(got[store.DetailReleaseState]), &rs); err != nil || string(rs.State) != states[i] || got[store.DetailRevision] == "" {
+			t.Errorf("entry %d state %q (revision %q), want %s", i+1, got[store.DetailReleaseState], got[store.DetailRevision], states[i])
 		}
+		delete(got, store.DetailReleaseState)
+		delete(got, store.DetailRevision)
+		if fmt.Sprint(got) != fmt.Sprint(d) {
+			t.Errorf("entry %d details %v, want %v", i+1, got, d)
+		}
+	}
+	for _, i := range []int{7, 8} {
+		if entries[i].Details[store.DetailPolicyState] == "" {
+			t.Errorf("entry %d has no policy state: %v", i+1, entries[i].Details)
+		}
+	}
+	if _, err := store.VerifyState(ctx, s); err != nil {
+		t.Fatalf("replaying the registry's log: %v", err)
 	}
 	if ps := entries[7].Details; ps["attestation_type"] != "SgxEnclave" || len(ps["policy_sha256"]) != 64 || len(ps["jws_sha256"]) != 64 {
 		t.Errorf("policy-set details %v", ps)

@@ -201,8 +201,12 @@ func applyChange(tx txn, ch Change) (Committed, error) {
 	if err != nil {
 		return Committed{}, err
 	}
-	entries := make([]audit.Entry, 0, len(ch.Audit))
-	for i, r := range ch.Audit {
+	recs, err := withState(ch, rev)
+	if err != nil {
+		return Committed{}, err
+	}
+	entries := make([]audit.Entry, 0, len(recs))
+	for i, r := range recs {
 		e, err := audit.Seal(head, r)
 		if err != nil {
 			return Committed{}, fmt.Errorf("store: audit record %d: %w: %w", i, ErrInvalidChange, err)

@@ -22,6 +22,12 @@ const verifyPage = 1024
 // errors mean the store could not be read. Entries appended concurrently
 // after the head read at the start are not checked.
 func VerifyLog(ctx context.Context, s Store) (LogStatus, error) {
+	return verifyLog(ctx, s, nil)
+}
+
+// verifyLog is VerifyLog; each, when not nil, is called with every page of
+// verified entries, in order.
+func verifyLog(ctx context.Context, s Store, each func([]audit.Entry) error) (LogStatus, error) {
 	recorded, err := s.AuditHead(ctx)
 	if err != nil {
 		return LogStatus{}, err
@@ -35,9 +41,16 @@ func VerifyLog(ctx context.Context, s Store) (LogStatus, error) {
 		if len(es) == 0 {
 			break
 		}
-		if head, err = audit.VerifyFrom(head, es); err != nil {
-			return LogStatus{Entries: head.Seq, Head: head}, err
+		next, err := audit.VerifyFrom(head, es)
+		if err != nil {
+			return LogStatus{Entries: next.Seq, Head: next}, err
 		}
+		if each != nil {
+			if err := each(es); err != nil {
+				return LogStatus{Entries: head.Seq, Head: head}, err
+			}
+		}
+		head = next
 	}
 	st := LogStatus{Entries: head.Seq, Head: head}
 	if err := audit.CheckHead(head, recorded); err != nil {

@@ -56,6 +56,7 @@ func Run(t *testing.T, open Open) {
 		{"Copies", testCopies},
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"Context", testContext},
+		{"StateReplay", testStateReplay},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
