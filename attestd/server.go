@@ -177,6 +177,7 @@ func (s *Server) routes() {
 	h("GET /healthz", s.handleHealthz)
 	h("GET /livez", s.handleHealthz)
 	h("GET /readyz", s.handleReadyz)
+	h("GET /version", s.handleVersion)
 	s.mux.Handle("GET /metrics", s.metrics.handler())
 	h("/", func(w http.ResponseWriter, r *http.Request) error {
 		return apiErrorf(http.StatusNotFound, CodeNotFound, "no such endpoint: %s %s", r.Method, r.URL.Path)

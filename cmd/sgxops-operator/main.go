@@ -20,6 +20,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	v1 "github.com/sgxops/sgxops/api/v1alpha1"
+	"github.com/sgxops/sgxops/internal/buildinfo"
 	"github.com/sgxops/sgxops/internal/controller"
 )
 
@@ -40,8 +41,13 @@ func run(args []string) error {
 	image := fl.String("sgxops-image", controller.DefaultSgxopsImage, "image with /sgxops, run in build, probe and test containers")
 	workers := fl.Int("max-concurrent-reconciles", 4, "EnclaveApps reconciled at once")
 	logLevel := fl.String("log-level", "info", "log level: debug, info, warn, error")
+	showVersion := fl.Bool("version", false, "print the build (module version, VCS revision, Go version) and exit")
 	if err := fl.Parse(args); err != nil {
 		return err
+	}
+	if *showVersion {
+		fmt.Println(buildinfo.Read().String("sgxops-operator"))
+		return nil
 	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(*logLevel)); err != nil {

@@ -24,12 +24,13 @@ import (
 	"time"
 
 	"github.com/sgxops/sgxops/examples/aggregate"
+	"github.com/sgxops/sgxops/internal/buildinfo"
 	"github.com/sgxops/sgxops/ra"
 	"github.com/sgxops/sgxops/sim"
 )
 
 func main() {
-	sub := map[string]func([]string, io.Writer, io.Writer) error{"client": runClient, "oneshot": runOneshot}
+	sub := map[string]func([]string, io.Writer, io.Writer) error{"client": runClient, "oneshot": runOneshot, "version": runVersion}
 	if len(os.Args) > 1 && sub[os.Args[1]] != nil {
 		if err := sub[os.Args[1]](os.Args[2:], os.Stdout, os.Stderr); err != nil {
 			fmt.Fprintln(os.Stderr, "sgxops-sample:", err)
@@ -126,4 +127,15 @@ func loadOrInit(dir string) (*sim.Platform, error) {
 		return nil, err
 	}
 	return p, p.Save(dir)
+}
+
+// runVersion prints the binary's build (module version, VCS revision, Go
+// version). It is not the --version flag, which names the simulated build the
+// sample serves and so its MRENCLAVE.
+func runVersion(args []string, stdout, _ io.Writer) error {
+	if len(args) != 0 {
+		return fmt.Errorf("version takes no arguments")
+	}
+	_, err := fmt.Fprintln(stdout, buildinfo.Read().String("sgxops-sample"))
+	return err
 }
