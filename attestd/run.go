@@ -114,6 +114,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Running, error) 
 	} else if st, err = store.OpenBolt(store.BoltPath(cfg.DataDir), store.BoltOptions{}); err != nil {
 		return nil, err
 	}
+	if err := checkState(ctx, st, log); err != nil {
+		st.Close()
+		return nil, err
+	}
 	reg := registry.New(st, registry.Options{Now: now})
 	if cl == nil {
 		// One process owns the key files: a rotation it recorded but did not
@@ -177,6 +181,26 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Running, error) 
 	log.Info("listening", "addr", r.Addr, "issuer", cfg.Issuer, "tls", tlsCfg != nil, "kid", key.KeyID(),
 		"store", cfg.Store.Type, "data_dir", cfg.DataDir, "simulation_root_trusted", simTrusted)
 	return r, nil
+}
+
+// checkState replays the audit log against the stored trust set
+// (store.VerifyState) before anything is served or written: a store whose
+// releases, policies or policy-management certificates differ from what its
+// log records (an offline edit), or whose chain is broken, is refused with
+// an error naming the first object or entry that differs.
+func checkState(ctx context.Context, st store.Store, log *slog.Logger) error {
+	start := time.Now()
+	ss, err := store.VerifyState(ctx, st)
+	if err != nil {
+		return fmt.Errorf("attestd: the store does not match its audit log; refusing to serve (see sgxops audit verify): %w", err)
+	}
+	if len(ss.Unproven) > 0 {
+		log.Warn("the audit log predates state records for some objects: their state is not proven by the log (chain verified only)",
+			"unproven", len(ss.Unproven), "first", ss.Unproven[0])
+	}
+	log.Info("trust set replayed from the audit log", "entries", ss.Entries, "releases", ss.Releases,
+		"policies", ss.Policies, "duration", time.Since(start).String())
+	return nil
 }
 
 // needsDevCert reports whether serving needs a generated development TLS
