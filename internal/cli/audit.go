@@ -77,11 +77,15 @@ func newAuditVerifyCmd() *cobra.Command {
 	var o auditOptions
 	cmd := &cobra.Command{
 		Use:   "verify (--data-dir DIR | --store kubernetes --store-namespace NS)",
-		Short: "Verify the audit hash chain and print the entry count and head hash",
+		Short: "Verify the audit hash chain and that the stored trust set is what the log replays to",
 		Long: `Verify every entry of the audit log: sequence numbers, prev_hash links, entry
 hashes, time order, and that the chain ends at the head the store recorded.
+Then replay the log (each entry records the state its commit wrote) and
+compare the result with the stored releases, policies and policy-management
+certificates, so that an edit of the store outside attestd is found.
 Exit status: 0 valid, 3 broken chain (the first broken seq and the reason are
-printed), 1 the store cannot be read.`,
+printed) or a stored object that differs from the log (the first one is
+named), 1 the store cannot be read.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			format, err := parseOutput(o.output)
@@ -165,6 +169,20 @@ type auditVerifyResult struct {
 	BrokenSeq uint64      `json:"broken_seq,omitempty"`
 	Reason    string      `json:"reason,omitempty"`
 	Detail    string      `json:"detail,omitempty"`
+	// State is the replay of the log against the stored objects (absent
+	// when the chain is broken).
+	State *auditStateResult `json:"state,omitempty"`
+}
+
+// auditStateResult reports the state check of audit verify.
+type auditStateResult struct {
+	Matches     bool     `json:"matches"`
+	Releases    int      `json:"releases"`
+	Policies    int      `json:"policies"`
+	PolicyCerts bool     `json:"policy_certificates"`
+	Unproven    []string `json:"unproven,omitempty"` // written before state records: chain only
+	Object      string   `json:"object,omitempty"`   // the first object that differs
+	Detail      string   `json:"detail,omitempty"`
 }
 
 func runAuditVerify(ctx context.Context, o auditOptions, format outputFormat, w io.Writer) error {
@@ -177,31 +195,58 @@ func runAuditVerify(ctx context.Context, o auditOptions, format outputFormat, w 
 		return err
 	}
 	defer s.Close()
-	st, verr := store.VerifyLog(ctx, s)
+	st, verr := store.VerifyState(ctx, s)
 	var ce *audit.ChainError
-	if verr != nil && !errors.As(verr, &ce) {
-		return withExit(ExitInvalidInput, fmt.Errorf("reading the audit log in %s: %w", where, verr))
+	mismatch := errors.Is(verr, store.ErrStateMismatch)
+	if verr != nil && !errors.As(verr, &ce) && !mismatch {
+		return withExit(ExitInvalidInput, fmt.Errorf("reading the store in %s: %w", where, verr))
 	}
 	res := auditVerifyResult{Valid: verr == nil, Entries: st.Entries}
 	if ce != nil {
 		res.BrokenSeq, res.Reason, res.Detail = ce.Seq, string(ce.Reason), ce.Detail
 	} else {
 		res.Head = &st.Head
+		res.State = &auditStateResult{Matches: !mismatch, Releases: st.Releases, Policies: st.Policies,
+			PolicyCerts: st.PolicyCerts, Unproven: st.Unproven}
+		var se *store.StateError
+		if errors.As(verr, &se) {
+			res.State.Object = se.Object
+		}
+		if mismatch {
+			res.State.Detail = verr.Error()
+		}
 	}
 	if format == outputJSON {
 		err = writeJSON(w, res)
-	} else if ce != nil {
-		_, err = fmt.Fprintf(w, "audit log BROKEN at seq %d: %s\n%d entries verified before it\n", ce.Seq, ce.Reason, st.Entries)
 	} else {
-		_, err = fmt.Fprintf(w, "audit log valid: %d entries\nhead: seq %d hash %s\n", st.Entries, st.Head.Seq, st.Head.Hash)
+		err = writeAuditVerifyText(w, res, st)
 	}
 	if err != nil {
 		return withExit(ExitInternal, err)
 	}
-	if ce != nil {
+	if verr != nil {
 		return withExit(ExitVerifyFailed, verr)
 	}
 	return nil
+}
+
+func writeAuditVerifyText(w io.Writer, res auditVerifyResult, st store.StateStatus) error {
+	if res.BrokenSeq > 0 {
+		_, err := fmt.Fprintf(w, "audit log BROKEN at seq %d: %s\n%d entries verified before it\n", res.BrokenSeq, res.Reason, st.Entries)
+		return err
+	}
+	fmt.Fprintf(w, "audit log valid: %d entries\nhead: seq %d hash %s\n", st.Entries, st.Head.Seq, st.Head.Hash)
+	if s := res.State; !s.Matches {
+		_, err := fmt.Fprintf(w, "stored state DIFFERS from the audit log: %s\n", s.Detail)
+		return err
+	}
+	_, err := fmt.Fprintf(w, "stored state matches the audit log: %d releases, %d policies, policy certificates %s\n",
+		st.Releases, st.Policies, map[bool]string{true: "recorded", false: "none"}[st.PolicyCerts])
+	if err == nil && len(st.Unproven) > 0 {
+		_, err = fmt.Fprintf(w, "%d objects last written before state records (chain verified only): %s\n",
+			len(st.Unproven), strings.Join(st.Unproven, ", "))
+	}
+	return err
 }
 
 func runAuditLog(ctx context.Context, o auditOptions, format outputFormat, w io.Writer) error {

@@ -67,7 +67,8 @@ func TestAuditVerify(t *testing.T) {
 	if code != cli.ExitOK {
 		t.Fatalf("exit %d: %s%s", code, out, errOut)
 	}
-	want := fmt.Sprintf("audit log valid: %d entries\nhead: seq %d hash %s\n", len(entries), head.Seq, head.Hash)
+	want := fmt.Sprintf("audit log valid: %d entries\nhead: seq %d hash %s\n", len(entries), head.Seq, head.Hash) +
+		"stored state matches the audit log: 2 releases, 0 policies, policy certificates none\n"
 	if out != want {
 		t.Fatalf("output\n%s\nwant\n%s", out, want)
 	}
