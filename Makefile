@@ -4,10 +4,10 @@ GO ?= go
 VERSION ?= 0.1.0
 ## The corpus of real quotes: ../shared/corpus when present, else the cache `make corpus` fills
 ## (keyed by the manifest's hash); SGXOPS_CORPUS set in the environment wins.
-CORPUS_CACHE := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/sgxops-corpus/$(shell sha256sum internal/corpusfetch/manifest.json | cut -c1-16)
+CORPUS_CACHE := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/sgxops-corpus/$(shell sha256sum internal/corpusfetch/manifest/manifest.json | cut -c1-16)
 export SGXOPS_CORPUS ?= $(if $(wildcard ../shared/corpus/cases.json),$(abspath ../shared/corpus),$(CORPUS_CACHE))
 
-.PHONY: all build corpus demo test test-deps vet fmt-check lint fuzz bench load generate manifests chart-manifests images e2e clean
+.PHONY: all build corpus demo test test-deps vet fmt-check goimports-check lint fuzz bench load generate manifests chart-manifests images e2e clean
 
 all: build
 
@@ -40,7 +40,7 @@ test-deps:
 	$(T) "test deps: helm, controller-gen, tofu" ./scripts/install-tools.sh controller-gen helm tofu >/dev/null
 
 ## corpus: download each verbatim corpus file from its public origin at the pinned commit into
-## $(CORPUS_CACHE), check its pinned SHA-256 (internal/corpusfetch/manifest.json), rebuild the derived
+## $(CORPUS_CACHE), check its pinned SHA-256 (internal/corpusfetch/manifest/manifest.json), rebuild the derived
 ## files (collateral bundles, extracted CRL, SEV-SNP derivatives) and print `export SGXOPS_CORPUS=...`.
 ## Needs network access; fails naming the first URL it could not fetch. CORPUS_INDEX_FROM=DIR copies the
 ## corpus index (cases.json, sev-snp/cases.json, PROVENANCE.md: written for the corpus, no public origin).
@@ -57,7 +57,15 @@ vet:
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-lint: vet fmt-check
+## goimports-check: imports grouped as goimports -local writes them (standard library, others, then this
+## module), goimports v0.49.0 built once by scripts/install-tools.sh; generated files are left out.
+## `goimports -local github.com/sgxops/sgxops -w FILE` fixes a file it lists.
+goimports-check:
+	@gi=$$(./scripts/install-tools.sh goimports)/goimports && \
+	out=$$($$gi -local github.com/sgxops/sgxops -l $$(git ls-files '*.go' | xargs grep -L '^// Code generated .* DO NOT EDIT\.$$')); \
+	if [ -n "$$out" ]; then echo "goimports needed:"; echo "$$out"; exit 1; fi
+
+lint: vet fmt-check goimports-check
 
 ## fuzz: every fuzz target for a bounded time (FUZZTIME, default 10s each).
 FUZZTIME ?= 10s

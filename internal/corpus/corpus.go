@@ -9,7 +9,7 @@ import (
 	"runtime"
 	"testing"
 
-	"github.com/sgxops/sgxops/internal/corpusfetch"
+	"github.com/sgxops/sgxops/internal/corpusfetch/manifest"
 	"github.com/sgxops/sgxops/internal/testdeps"
 )
 
@@ -24,8 +24,8 @@ func Dir(t testing.TB) string {
 		_, file, _, _ := runtime.Caller(0)
 		dir = filepath.Join(filepath.Dir(file), "..", "..", "..", "shared", "corpus")
 		if !present(dir) {
-			if cache, err := os.UserCacheDir(); err == nil && present(filepath.Join(cache, "sgxops-corpus", corpusfetch.Hash())) {
-				dir = filepath.Join(cache, "sgxops-corpus", corpusfetch.Hash())
+			if cache, err := os.UserCacheDir(); err == nil && present(filepath.Join(cache, "sgxops-corpus", manifest.Hash())) {
+				dir = filepath.Join(cache, "sgxops-corpus", manifest.Hash())
 			}
 		}
 	}

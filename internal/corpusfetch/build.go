@@ -14,11 +14,12 @@ import (
 	"strings"
 
 	"github.com/sgxops/sgxops/collateral"
+	"github.com/sgxops/sgxops/internal/corpusfetch/manifest"
 )
 
 // Build makes the derived file d from the files under dir. input returns the
 // bytes of a named Input (only "fetch" steps use it; nil when there is none).
-func Build(dir string, d Derived, input func(name string) ([]byte, error)) ([]byte, error) {
+func Build(dir string, d manifest.Derived, input func(name string) ([]byte, error)) ([]byte, error) {
 	read := func(rel string) ([]byte, error) { return os.ReadFile(filepath.Join(dir, filepath.FromSlash(rel))) }
 	if len(d.Bundle) > 0 {
 		return buildBundle(read, d.Bundle)
@@ -33,7 +34,7 @@ func Build(dir string, d Derived, input func(name string) ([]byte, error)) ([]by
 	return b, nil
 }
 
-func step(read func(string) ([]byte, error), input func(string) ([]byte, error), b []byte, s Step) ([]byte, error) {
+func step(read func(string) ([]byte, error), input func(string) ([]byte, error), b []byte, s manifest.Step) ([]byte, error) {
 	inRange := func(off int) error {
 		if off < 0 || off >= len(b) {
 			return fmt.Errorf("offset %d outside %d bytes", off, len(b))
@@ -121,7 +122,7 @@ func jsonBytes(b []byte, pointer string) ([]byte, error) {
 // buildBundle assembles a collateral.Collateral from the fields and writes it
 // with collateral's own bundle encoder, laid out as the corpus stores it (JSON
 // indented by one space, final newline). ParseBundle must accept the result.
-func buildBundle(read func(string) ([]byte, error), fields []BundleField) ([]byte, error) {
+func buildBundle(read func(string) ([]byte, error), fields []manifest.BundleField) ([]byte, error) {
 	var c collateral.Collateral
 	targets := map[string]*[]byte{
 		"pck_crl_issuer_chain": &c.PCKCRLIssuerChain, "root_ca_crl": &c.RootCACRL, "pck_crl": &c.PCKCRL,
@@ -158,7 +159,7 @@ func buildBundle(read func(string) ([]byte, error), fields []BundleField) ([]byt
 	return out.Bytes(), nil
 }
 
-func bundleField(read func(string) ([]byte, error), f BundleField) ([]byte, error) {
+func bundleField(read func(string) ([]byte, error), f manifest.BundleField) ([]byte, error) {
 	var parts [][]byte
 	for _, rel := range f.From {
 		b, err := read(rel)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/sgxops/sgxops/internal/corpus"
 	"github.com/sgxops/sgxops/internal/corpusfetch"
+	"github.com/sgxops/sgxops/internal/corpusfetch/manifest"
 )
 
 // solSource stands in for the Solidity test file the platform CRL is extracted
@@ -32,7 +33,7 @@ func solSource(t *testing.T, dir string) []byte {
 // pinned SHA-256, every corpus file is pinned, and every origin is well-formed.
 func TestManifestPinsCorpus(t *testing.T) {
 	dir := corpus.Dir(t)
-	m, err := corpusfetch.Load()
+	m, err := manifest.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +55,7 @@ func TestManifestPinsCorpus(t *testing.T) {
 	for _, d := range m.Derived {
 		add(d.Path, d.SHA256)
 	}
-	for _, p := range append(append([]corpusfetch.Pinned{}, m.NotRebuilt...), m.Index...) {
+	for _, p := range append(append([]manifest.Pinned{}, m.NotRebuilt...), m.Index...) {
 		add(p.Path, p.SHA256)
 	}
 	for p, sum := range pinned {
@@ -86,7 +87,7 @@ func TestManifestPinsCorpus(t *testing.T) {
 // compares it byte for byte with the corpus's own copy.
 func TestBuildMatchesCorpus(t *testing.T) {
 	dir := corpus.Dir(t)
-	m, err := corpusfetch.Load()
+	m, err := manifest.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +111,7 @@ func TestBuildMatchesCorpus(t *testing.T) {
 
 // originServer serves the shared corpus's files at their origin URLs
 // (/owner/name/commit/path), as the public origin would.
-func originServer(t *testing.T, dir string, m *corpusfetch.Manifest) *httptest.Server {
+func originServer(t *testing.T, dir string, m *manifest.Manifest) *httptest.Server {
 	byURL := map[string]string{}
 	for _, f := range m.Files {
 		byURL["/"+f.Repo+"/"+f.Commit+"/"+f.OriginPath] = filepath.Join(dir, f.Path)
@@ -141,7 +142,7 @@ func originServer(t *testing.T, dir string, m *corpusfetch.Manifest) *httptest.S
 // origins, then runs again with nothing to download.
 func TestRunFromOrigins(t *testing.T) {
 	dir := corpus.Dir(t)
-	m, err := corpusfetch.Load()
+	m, err := manifest.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +165,7 @@ func TestRunFromOrigins(t *testing.T) {
 }
 
 func TestRunFailures(t *testing.T) {
-	m, err := corpusfetch.Load()
+	m, err := manifest.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,8 +186,8 @@ func TestRunFailures(t *testing.T) {
 		want       []string
 		digest     bool
 	}{
-		{"404", notFound.URL, []string{corpusfetch.URL(notFound.URL, first.Repo, first.Commit, first.OriginPath), "404"}, false},
-		{"refused", refused, []string{corpusfetch.URL(refused, first.Repo, first.Commit, first.OriginPath), "refused"}, false},
+		{"404", notFound.URL, []string{manifest.URL(notFound.URL, first.Repo, first.Commit, first.OriginPath), "404"}, false},
+		{"refused", refused, []string{manifest.URL(refused, first.Repo, first.Commit, first.OriginPath), "refused"}, false},
 		{"wrong bytes", wrong.URL, []string{first.Path, "SHA-256"}, true},
 	}
 	for _, tc := range tests {

@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/sgxops/sgxops/internal/corpusfetch/manifest"
 )
 
 // DefaultBaseURL serves a repository's file at a commit as BASE/owner/name/commit/path.
@@ -60,7 +62,7 @@ var ErrDigest = errors.New("SHA-256 differs from the pinned value")
 // Run fills opts.Dir: verbatim files (kept when already present with the pinned
 // digest, else downloaded and checked), then derived files rebuilt and checked,
 // then index files copied from opts.IndexFrom. It stops at the first error.
-func Run(ctx context.Context, m *Manifest, opts Options) (*Report, error) {
+func Run(ctx context.Context, m *manifest.Manifest, opts Options) (*Report, error) {
 	if opts.Dir == "" {
 		return nil, errors.New("corpusfetch: no directory")
 	}
@@ -79,7 +81,7 @@ func Run(ctx context.Context, m *Manifest, opts Options) (*Report, error) {
 			rep.Cached++
 			continue
 		}
-		b, err := get(ctx, client, URL(base, f.Repo, f.Commit, f.OriginPath))
+		b, err := get(ctx, client, manifest.URL(base, f.Repo, f.Commit, f.OriginPath))
 		if err != nil {
 			return rep, err
 		}
@@ -98,7 +100,7 @@ func Run(ctx context.Context, m *Manifest, opts Options) (*Report, error) {
 		}
 		for _, in := range m.Inputs {
 			if in.Name == name {
-				b, err := get(ctx, client, URL(base, in.Repo, in.Commit, in.OriginPath))
+				b, err := get(ctx, client, manifest.URL(base, in.Repo, in.Commit, in.OriginPath))
 				if err != nil {
 					return nil, err
 				}

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/sgxops/sgxops/internal/corpusfetch"
+	"github.com/sgxops/sgxops/internal/corpusfetch/manifest"
 )
 
 func main() {
@@ -25,13 +26,13 @@ func main() {
 		if err != nil {
 			fail(err)
 		}
-		*dir = filepath.Join(cache, "sgxops-corpus", corpusfetch.Hash())
+		*dir = filepath.Join(cache, "sgxops-corpus", manifest.Hash())
 	}
 	if *printDir {
 		fmt.Println(*dir)
 		return
 	}
-	m, err := corpusfetch.Load()
+	m, err := manifest.Load()
 	if err != nil {
 		fail(err)
 	}

@@ -1,4 +1,8 @@
-package corpusfetch
+// Package manifest is the pinned list of the test corpus's files (origin,
+// path, commit, SHA-256, and the recipe of each derived file). It has no
+// dependencies so that the test helper internal/corpus can find the cache that
+// make corpus fills without importing the builder.
+package manifest
 
 import (
 	"crypto/sha256"
@@ -94,7 +98,7 @@ type Step struct {
 func Load() (*Manifest, error) {
 	var m Manifest
 	if err := json.Unmarshal(manifestJSON, &m); err != nil {
-		return nil, fmt.Errorf("corpusfetch: manifest: %w", err)
+		return nil, fmt.Errorf("manifest: %w", err)
 	}
 	return &m, nil
 }
