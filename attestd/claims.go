@@ -81,10 +81,11 @@ func incomingClaims(b *sgx.ReportBody, ev policy.Evidence, res *policy.Result, r
 
 // collateralHashes is x-ms-sgx-collateral: lowercase hex SHA-256 of the
 // submitted evidence and of the collateral items used. MAA's byte-exact
-// inputs for the six collateral hashes are unconfirmed (maa-api.md §4.2);
-// attestd hashes the items as it received them (both issuer chains are the
-// TCB Signing chain; both "crl" hashes are of the Root CA CRL, which covers
-// the TCB Signing certificate).
+// inputs for the six collateral hashes are not documented (docs/limitations.md,
+// "Choices made where the specifications are silent"); attestd hashes the
+// items as it received them (both issuer chains are the TCB Signing chain;
+// both "crl" hashes are of the Root CA CRL, which covers the TCB Signing
+// certificate).
 func collateralHashes(evidence []byte, c *collateral.Collateral) map[string]any {
 	h := func(b []byte) string {
 		s := sha256.Sum256(b)
@@ -130,9 +131,9 @@ type tokenInput struct {
 	issued     []policy.Claim
 }
 
-// attestationClaims builds the token body: MAA's SGX claim set (maa-api.md
-// §4.2), the policy's issued claims (top level and under x-ms-policy), and
-// the x-sgxops-* claims.
+// attestationClaims builds the token body: MAA's SGX claim set
+// (https://learn.microsoft.com/azure/attestation/claim-sets), the policy's
+// issued claims (top level and under x-ms-policy), and the x-sgxops-* claims.
 func attestationClaims(in tokenInput) (map[string]any, error) {
 	jti := make([]byte, 32)
 	if _, err := rand.Read(jti); err != nil {

@@ -23,7 +23,9 @@
 // written with resourceVersion preconditions and followed by a watch; see
 // keyset.go and keysecret.go) and the admin credential (a mounted file).
 //
-// Wire details follow docs/maa-api.md; the deviations are listed in
-// docs/operations.md. Everything that comes from the simulated platform is
-// marked simulated in tokens (x-sgxops-simulated) and in every log line.
+// Wire details follow the public MAA REST API
+// (https://learn.microsoft.com/rest/api/attestation/); the deviations are
+// listed in docs/operations.md and docs/limitations.md. Everything that comes
+// from the simulated platform is marked simulated in tokens
+// (x-sgxops-simulated) and in every log line.
 package attestd

@@ -11,7 +11,8 @@ import (
 
 // Error codes of the MAA error body {"error":{"code","message"}}. InvalidQuote
 // and InvalidParameter are MAA's; the others are sgxops's choices where MAA's
-// code is unknown (maa-api.md §8).
+// code is not documented (docs/limitations.md, "Choices made where the
+// specifications are silent").
 const (
 	CodeInvalidParameter      = "InvalidParameter"
 	CodeInvalidQuote          = "InvalidQuote"

@@ -10,7 +10,7 @@ import (
 	"github.com/sgxops/sgxops/policy"
 )
 
-// The recorded MAA vector (maa-api.md §2.7).
+// The policy upload recorded against real MAA (format: https://learn.microsoft.com/azure/attestation/author-sign-policy).
 const (
 	recordedPolicyJWS  = "eyJhbGciOiJub25lIn0.eyJBdHRlc3RhdGlvblBvbGljeSI6ImRtVnljMmx2YmoweExqQTdJR0YxZEdodmNtbDZZWFJwYjI1eWRXeGxjM3M5UGlCd1pYSnRhWFFvS1R0OU95QnBjM04xWVc1alpYSjFiR1Z6ZTMwNyJ9."
 	recordedPolicyText = "version=1.0; authorizationrules{=> permit();}; issuancerules{};"

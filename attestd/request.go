@@ -271,7 +271,8 @@ func DecodeBase64(field, s string) ([]byte, error) {
 	return out, nil
 }
 
-// Open Enclave report header (maa-api.md §2.2): version 1, report type 2
+// Open Enclave report header (MAA REST API, Attest Open Enclave:
+// https://learn.microsoft.com/rest/api/attestation/): version 1, report type 2
 // (SGX remote), report size = length of the quote that follows.
 const (
 	oeHeaderSize       = 16

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/lestrrat-go/jwx/v3/jwk"
+
 	"github.com/sgxops/sgxops/sgx"
 	"github.com/sgxops/sgxops/sim"
 )

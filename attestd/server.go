@@ -87,9 +87,9 @@ type Server struct {
 	collReady func(context.Context) error
 	fmspcAge  *ageTracker
 	mux       *http.ServeMux
-	// slots bounds concurrent attestations to the number of CPUs: requests
-	// beyond it wait in line (FIFO) instead of time-sharing the CPUs, which
-	// keeps tail latency low near saturation.
+	// slots bounds concurrent attestations to two per CPU (2×GOMAXPROCS):
+	// requests beyond it wait in line (FIFO) instead of time-sharing the
+	// CPUs, which keeps tail latency low near saturation.
 	slots chan struct{}
 }
 

@@ -9,7 +9,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
-	"github.com/sgxops/sgxops/internal/pemcert"
 	"math/big"
 	"net"
 	"net/url"
@@ -17,6 +16,8 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/sgxops/sgxops/internal/pemcert"
 )
 
 // Files of the generated development TLS certificate in the data directory.

@@ -9,10 +9,11 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"github.com/sgxops/sgxops/internal/pemcert"
 	"io"
 	"net/url"
 	"strings"
+
+	"github.com/sgxops/sgxops/internal/pemcert"
 )
 
 // MaxResponseSize bounds every response body read from a collateral service.

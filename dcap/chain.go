@@ -7,10 +7,11 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"github.com/sgxops/sgxops/internal/pemcert"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/sgxops/sgxops/internal/pemcert"
 )
 
 // Certificate roles, named by Intel's subject common names without the vendor

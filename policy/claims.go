@@ -20,7 +20,8 @@ const (
 	ClaimSimulated = "x-sgxops-simulated"
 )
 
-// MAA incoming claims for SGX that EvidenceClaims derives (maa-api.md §4.2).
+// MAA incoming claims for SGX that EvidenceClaims derives (MAA claim sets:
+// https://learn.microsoft.com/azure/attestation/claim-sets).
 const (
 	ClaimMAAVersion         = "x-ms-ver"
 	ClaimMAAAttestationType = "x-ms-attestation-type"

@@ -14,7 +14,8 @@ const (
 )
 
 // realTokenClaims are the incoming claims behind the real MAA token of
-// maa-api.md §4.2 (sharedwus, 2022-01-28, default policy).
+// MAA's SGX claim set (sharedwus, 2022-01-28, default policy; claim names:
+// https://learn.microsoft.com/azure/attestation/claim-sets).
 func realTokenClaims() []Claim {
 	return EvidenceClaims(Evidence{TEE: TEESGX, MREnclave: realMREnclave, MRSigner: realMRSigner, ISVProdID: 1, ISVSVN: 1})
 }

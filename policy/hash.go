@@ -7,7 +7,8 @@ import (
 
 // DefaultSGXPolicy is the default policy MAA returns for SgxEnclave (and uses
 // for OpenEnclave), byte for byte as served by the shared instance in 2021
-// (maa-api.md §5.3). Its PolicyHash is DefaultSGXPolicyHash.
+// (MAA policy examples: https://learn.microsoft.com/azure/attestation/policy-examples).
+// Its PolicyHash is DefaultSGXPolicyHash.
 const DefaultSGXPolicy = `version= 1.0;authorizationrules{=> permit();};issuancerules{c:[type=="x-ms-sgx-is-debuggable"] => issue(type="is-debuggable", value=c.value);c:[type=="x-ms-sgx-mrsigner"] => issue(type="sgx-mrsigner", value=c.value);c:[type=="x-ms-sgx-mrenclave"] => issue(type="sgx-mrenclave", value=c.value);c:[type=="x-ms-sgx-product-id"] => issue(type="product-id", value=c.value);c:[type=="x-ms-sgx-svn"] => issue(type="svn", value=c.value);c:[type=="x-ms-attestation-type"] => issue(type="tee", value=c.value);};`
 
 // DefaultSGXPolicyHash is PolicyHash(DefaultSGXPolicy), the x-ms-policy-hash

@@ -7,7 +7,8 @@ import (
 	"testing"
 )
 
-// policyJWS is the unsigned policy upload of maa-api.md §2.7 [REAL], whose
+// policyJWS is an unsigned policy upload recorded against real MAA (format:
+// https://learn.microsoft.com/azure/attestation/author-sign-policy), whose
 // x-ms-policy-token-hash real MAA returned.
 const policyJWS = "eyJhbGciOiJub25lIn0.eyJBdHRlc3RhdGlvblBvbGljeSI6ImRtVnljMmx2YmoweExqQTdJR0YxZEdodmNtbDZZWFJwYjI1eWRXeGxjM3M5UGlCd1pYSnRhWFFvS1R0OU95QnBjM04xWVc1alpYSjFiR1Z6ZTMwNyJ9."
 

@@ -131,7 +131,8 @@ func ClaimsFromMap(m map[string][]Value) []Claim {
 // ClaimsJSON renders claims as a JSON-ready object: a type with one value maps
 // to that value (string, int64 or bool), a type with several values to a
 // []any in claim order. MAA's representation of a type issued more than once
-// is UNCONFIRMED (maa-api.md §8); an array is this package's choice.
+// is not documented (docs/limitations.md, "Choices made where the
+// specifications are silent"); an array is this package's choice.
 func ClaimsJSON(claims []Claim) map[string]any {
 	out := make(map[string]any, len(claims))
 	for _, c := range claims {

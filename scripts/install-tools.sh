@@ -2,11 +2,12 @@
 # Builds the developer tools the project pins (controller-gen, helm) from the Go module proxy into a cache,
 # idempotently: when a tool is there at its pinned version, nothing is built.
 #
-#   scripts/install-tools.sh [TOOL...]     TOOL: controller-gen, helm, coredns, tofu (default: controller-gen, helm)
+#   scripts/install-tools.sh [TOOL...]     TOOL: controller-gen, helm, coredns, tofu, goimports (default: controller-gen, helm)
 #   (coredns is the cluster DNS of the real-cluster E2E, packed as an image by cmd/sgxops-images --system;
 #   tofu is OpenTofu, for `tofu fmt -check` of deploy/terraform in test/terraform)
 #
 # Stdout: the directory holding the tools (one line). Progress goes to stderr.
+# (goimports is the import-grouping check of `make lint`, at the x/tools version go.mod already requires.)
 # Cache: $SGXOPS_TOOLS_CACHE or ~/.cache/sgxops-tools/bin. Cost on 2 cores, cold: controller-gen ~1 min,
 # helm ~6 min, coredns ~1.5 min, tofu ~7 min; 0.01 s when present.
 # OpenTofu's go.mod has replace directives, so `go install tofu@version` refuses it: the module is downloaded
@@ -18,6 +19,7 @@ declare -A PKG=(
   [helm]="helm.sh/helm/v4/cmd/helm@v4.3.1"
   [coredns]="github.com/coredns/coredns@v1.15.0"
   [tofu]="github.com/opentofu/opentofu/cmd/tofu@v1.10.10"
+  [goimports]="golang.org/x/tools/cmd/goimports@v0.49.0"
 )
 tools=("$@"); [ ${#tools[@]} -gt 0 ] || tools=(controller-gen helm)
 BIN="${SGXOPS_TOOLS_CACHE:-$HOME/.cache/sgxops-tools/bin}"

@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"encoding/binary"
 	"fmt"
+
 	"github.com/sgxops/sgxops/internal/pemcert"
 )
 

@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/google/go-tdx-guest/pcs"
+
 	"github.com/sgxops/sgxops/internal/corpus"
 	"github.com/sgxops/sgxops/sgx"
 )

@@ -4,13 +4,13 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"github.com/sgxops/sgxops/internal/pemcert"
 	"io"
 	"os"
 
 	"github.com/spf13/pflag"
 
 	"github.com/sgxops/sgxops/dcap"
+	"github.com/sgxops/sgxops/internal/pemcert"
 )
 
 // simRootFlags is the --insecure-simulation-root flag of the commands that
