@@ -18,8 +18,6 @@ import (
 	"github.com/sgxops/sgxops/sgx"
 )
 
-func init() { register(newAttestCmd) }
-
 // attestOptions are the flags of "sgxops attest".
 type attestOptions struct {
 	service     string

@@ -19,8 +19,6 @@ import (
 	"github.com/sgxops/sgxops/store/kube"
 )
 
-func init() { register(newAuditCmd) }
-
 // auditOptions are the flags shared by the audit subcommands.
 type auditOptions struct {
 	storeKind   string

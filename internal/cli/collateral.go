@@ -14,8 +14,6 @@ import (
 	"github.com/sgxops/sgxops/collateral"
 )
 
-func init() { register(newCollateralCmd) }
-
 func newCollateralCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "collateral",

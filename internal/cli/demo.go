@@ -15,8 +15,6 @@ import (
 	"github.com/sgxops/sgxops/internal/demo"
 )
 
-func init() { register(newDemoCmd) }
-
 type demoOptions struct {
 	keepRunning bool
 	dir         string

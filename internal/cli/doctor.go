@@ -23,8 +23,6 @@ import (
 	"github.com/sgxops/sgxops/doctor/kube"
 )
 
-func init() { register(newDoctorCmd) }
-
 // Exit codes of "sgxops doctor" (they differ from the table in exitcodes.go,
 // like probe's): the worst check decides.
 const (

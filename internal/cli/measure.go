@@ -13,8 +13,6 @@ import (
 	"github.com/sgxops/sgxops/sgx"
 )
 
-func init() { register(newMeasureCmd) }
-
 type measureOptions struct {
 	output         string
 	terminationLog string

@@ -18,8 +18,6 @@ import (
 	"github.com/sgxops/sgxops/probe"
 )
 
-func init() { register(newProbeCmd) }
-
 // Exit codes of "sgxops probe" (a Job's test: ok or not).
 const (
 	probeOK     = 0

@@ -13,8 +13,6 @@ import (
 	"github.com/sgxops/sgxops/sgx"
 )
 
-func init() { registerQuote(newQuoteInspectCmd) }
-
 type quoteInspectOptions struct {
 	output string
 }

@@ -17,8 +17,6 @@ import (
 	"github.com/sgxops/sgxops/sgx"
 )
 
-func init() { registerQuote(newQuoteVerifyCmd) }
-
 // quoteVerifyOptions are the flags of "quote verify".
 type quoteVerifyOptions struct {
 	coll   collateralFlags

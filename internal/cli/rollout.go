@@ -21,8 +21,6 @@ import (
 	v1 "github.com/sgxops/sgxops/api/v1alpha1"
 )
 
-func init() { register(newRolloutCmd) }
-
 // rolloutOptions are the flags shared by the rollout subcommands: kubeconfig
 // conventions (KUBECONFIG, ~/.kube/config, --kubeconfig, --context,
 // --namespace).

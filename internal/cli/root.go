@@ -10,11 +10,24 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// registry holds the constructors of the top-level commands. Each command file
-// adds itself in an init function so that command files stay independent.
-var registry []func() *cobra.Command
-
-func register(newCmd func() *cobra.Command) { registry = append(registry, newCmd) }
+// commands are the constructors of the top-level commands, in one explicit
+// list (a new command is added here, not by an init side effect).
+func commands() []func() *cobra.Command {
+	return []func() *cobra.Command{
+		newAttestCmd,
+		newAuditCmd,
+		newCollateralCmd,
+		newDemoCmd,
+		newDoctorCmd,
+		newMeasureCmd,
+		newProbeCmd,
+		newQuoteCmd,
+		newRolloutCmd,
+		newSelfCopyCmd,
+		newSimCmd,
+		newVersionCmd,
+	}
+}
 
 // NewRootCmd builds the sgxops command tree.
 func NewRootCmd() *cobra.Command {
@@ -25,7 +38,7 @@ func NewRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return withExit(ExitUsage, err) })
-	for _, newCmd := range registry {
+	for _, newCmd := range commands() {
 		root.AddCommand(newCmd())
 	}
 	return root

@@ -10,8 +10,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register(newSelfCopyCmd) }
-
 func newSelfCopyCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "self-copy DEST",

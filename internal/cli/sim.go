@@ -13,8 +13,6 @@ import (
 	"github.com/sgxops/sgxops/sim"
 )
 
-func init() { register(newSimCmd) }
-
 // simNotice is printed on stderr by every sim command.
 const simNotice = "sgxops: SIMULATED SGX platform: its quotes and collateral prove nothing about real hardware;\n" +
 	"sgxops: verifiers accept them only when given its root explicitly (--insecure-simulation-root)."

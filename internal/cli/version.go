@@ -9,8 +9,6 @@ import (
 	"github.com/sgxops/sgxops/internal/buildinfo"
 )
 
-func init() { register(newVersionCmd) }
-
 func newVersionCmd() *cobra.Command {
 	var output string
 	cmd := &cobra.Command{
