@@ -16,8 +16,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/sgxops/sgxops/audit"
 	"github.com/sgxops/sgxops/collateral"
 	"github.com/sgxops/sgxops/dcap"
 	"github.com/sgxops/sgxops/registry"
@@ -134,8 +136,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Running, error) 
 	opts := Options{
 		Config: cfg, Store: st, Registry: reg, Verifier: verifier, SigningKey: key, PolicySigners: signers,
 		JWT: jwtv, MTLS: cfg.TLS.ClientCAFile != "", CollateralReady: probe.check, SimulationTrusted: simTrusted,
-		Logger: log, Now: now, StoreReady: storeReadiness(st), keys: keys, metrics: m,
+		Logger: log, Now: now, keys: keys, metrics: m,
 	}
+	sw := &stateWatch{st: st, every: stateCheckInterval, log: log}
+	opts.StoreReady = sw.ready(storeReadiness(st))
 	var follower *keyFollower
 	if cl != nil {
 		// The keys were just read from the Secret: in sync until proven otherwise.
@@ -171,6 +175,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Running, error) 
 		follower.current, follower.apply = srv.key.Load, srv.followSigningKey
 		go follower.run(fctx)
 	}
+	go sw.run(fctx)
 	go func() {
 		err := hs.Serve(ln)
 		if errors.Is(err, http.ErrServerClosed) {
@@ -201,6 +206,52 @@ func checkState(ctx context.Context, st store.Store, log *slog.Logger) error {
 	log.Info("trust set replayed from the audit log", "entries", ss.Entries, "releases", ss.Releases,
 		"policies", ss.Policies, "duration", time.Since(start).String())
 	return nil
+}
+
+// stateCheckInterval is how often a running attestd repeats checkState.
+var stateCheckInterval = 15 * time.Minute
+
+// stateWatch repeats checkState while attestd serves: an edit of the store
+// made meanwhile (a Kubernetes object edited with its ledger digest
+// recomputed) makes /readyz fail with the object named, for good.
+type stateWatch struct {
+	st    store.Store
+	every time.Duration
+	log   *slog.Logger
+	bad   atomic.Pointer[error]
+}
+
+// ready is the store's readiness, failing once a check found a difference.
+func (w *stateWatch) ready(storeOK func(context.Context) error) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if err := w.bad.Load(); err != nil {
+			return *err
+		}
+		return storeOK(ctx)
+	}
+}
+
+func (w *stateWatch) run(ctx context.Context) {
+	t := time.NewTicker(w.every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		_, err := store.VerifyState(ctx, w.st)
+		switch {
+		case err == nil, ctx.Err() != nil:
+		case errors.Is(err, store.ErrStateMismatch), errors.Is(err, audit.ErrBrokenChain):
+			err = fmt.Errorf("the store no longer matches its audit log: %w", err)
+			w.bad.Store(&err)
+			w.log.Error("periodic state check: the store no longer matches its audit log; not ready until restarted on a repaired store", "err", err)
+			return
+		default: // unreadable, or commits kept landing: try again next time
+			w.log.Warn("periodic state check did not complete", "err", err)
+		}
+	}
 }
 
 // needsDevCert reports whether serving needs a generated development TLS

@@ -124,3 +124,33 @@ func TestStartRefusesStateNotInLog(t *testing.T) {
 		})
 	}
 }
+
+// TestStateWatch: the periodic check turns the store not ready, naming the
+// object, once the store differs from its log; it stays ready otherwise.
+func TestStateWatch(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	st := store.NewMemory()
+	w := &stateWatch{st: st, every: 5 * time.Millisecond, log: NewLogger(&syncBuffer{}, "info")}
+	ready := w.ready(func(context.Context) error { return nil })
+	go w.run(ctx)
+	reg := registry.New(st, registry.Options{})
+	if _, err := reg.Register(ctx, "ci", release.Release{App: "hello", Name: "v1", MREnclave: storetest.Measurement(1)}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if err := ready(ctx); err != nil {
+		t.Fatalf("ready on a store that matches its log: %v", err)
+	}
+	// A write that the log does not record (what an edit amounts to).
+	if _, err := st.Commit(ctx, store.Change{Releases: []store.ReleasePut{{Release: storetest.Candidate(t, "hello", "v2", 2)}}}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for ready(ctx) == nil && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := ready(ctx); !errors.Is(err, store.ErrStateMismatch) || !strings.Contains(err.Error(), "release hello/v2") {
+		t.Fatalf("ready after an edit: %v", err)
+	}
+}

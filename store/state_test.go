@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -151,5 +152,51 @@ func TestReplayLegacyLog(t *testing.T) {
 		Details: map[string]string{store.DetailReleaseState: j, store.DetailRevision: "6"}})
 	if _, err := store.Replay(es); !errors.Is(err, store.ErrStateMismatch) {
 		t.Fatalf("mismatched state record: %v", err)
+	}
+}
+
+// racingStore commits through commit each time the stored releases are
+// listed, as another replica writing while VerifyState reads.
+type racingStore struct {
+	store.Store
+	t      *testing.T
+	calls  int
+	commit func(n int) *store.Change
+}
+
+func (r *racingStore) ListReleases(ctx context.Context, app string) ([]store.ReleaseRecord, error) {
+	r.calls++
+	if ch := r.commit(r.calls); ch != nil {
+		if _, err := r.Store.Commit(ctx, *ch); err != nil {
+			r.t.Fatal(err)
+		}
+	}
+	return r.Store.ListReleases(ctx, app)
+}
+
+// TestVerifyStateConcurrentCommits: a commit that lands between reading the
+// log and reading the objects is not a mismatch; a check that never settles
+// says so rather than report one.
+func TestVerifyStateConcurrentCommits(t *testing.T) {
+	ctx := context.Background()
+	register := func(name string, i int) *store.Change {
+		return &store.Change{Releases: []store.ReleasePut{{Release: storetest.Candidate(t, "hello", name, i)}},
+			Audit: []audit.Record{{Time: st0, Actor: "replica", Action: audit.ActionRegister, App: "hello", Release: name}}}
+	}
+	once := &racingStore{Store: store.NewMemory(), t: t, commit: func(n int) *store.Change {
+		if n == 1 {
+			return register("v1", 1)
+		}
+		return nil
+	}}
+	st, err := store.VerifyState(ctx, once)
+	if err != nil || st.Releases != 1 || once.calls != 2 {
+		t.Fatalf("VerifyState with one concurrent commit = %+v, %v (%d listings)", st, err, once.calls)
+	}
+	always := &racingStore{Store: store.NewMemory(), t: t, commit: func(n int) *store.Change {
+		return register(fmt.Sprintf("v%d", n), n)
+	}}
+	if _, err := store.VerifyState(ctx, always); !errors.Is(err, store.ErrStateUnsettled) || errors.Is(err, store.ErrStateMismatch) {
+		t.Fatalf("VerifyState under constant commits: %v", err)
 	}
 }

@@ -236,8 +236,9 @@ const stateAttempts = 3
 // pass over the log. A broken chain is an *audit.ChainError, an entry whose
 // state cannot be replayed a *ReplayError, a stored object that differs a
 // *StateError (both match ErrStateMismatch); other errors mean the store
-// could not be read. When a commit lands meanwhile (the head moved), the
-// check starts again, up to 3 times.
+// could not be read. A difference found while commits landed (the head
+// moved) is not reported: the check starts again, up to 3 times, and then
+// fails with ErrStateUnsettled.
 func VerifyState(ctx context.Context, s Store) (StateStatus, error) {
 	for attempt := 1; ; attempt++ {
 		var r Replayer
@@ -257,7 +258,7 @@ func VerifyState(ctx context.Context, s Store) (StateStatus, error) {
 		st.Releases, st.Policies, st.PolicyCerts = len(rs.Releases), len(rs.Policies), rs.PolicyCerts != nil
 		st.Unproven = rs.Unproven.Names()
 		err = CompareState(ctx, s, rs)
-		if err == nil || !errors.Is(err, ErrStateMismatch) || attempt == stateAttempts {
+		if err == nil || !errors.Is(err, ErrStateMismatch) {
 			return st, err
 		}
 		now, herr := s.AuditHead(ctx)
@@ -265,7 +266,14 @@ func VerifyState(ctx context.Context, s Store) (StateStatus, error) {
 			return st, herr
 		}
 		if now.Seq == ls.Head.Seq && now.Hash == ls.Head.Hash {
-			return st, err
+			return st, err // nothing committed meanwhile: a real difference
+		}
+		if attempt == stateAttempts {
+			return st, fmt.Errorf("store: commits landed during each of %d state checks (last difference: %v): %w", stateAttempts, err, ErrStateUnsettled)
 		}
 	}
 }
+
+// ErrStateUnsettled: VerifyState could not compare, because commits landed
+// while it read, every time. It is not a mismatch; check again later.
+var ErrStateUnsettled = errors.New("store: state check unsettled")
