@@ -339,3 +339,42 @@ func TestBindingCheckedEvenIfVerifierIsSloppy(t *testing.T) {
 	_, _, err = pipeHandshake(t, &Server{Provider: provider(t, "seed-a", "v1", false)}, &Client{Verifier: nilAtt})
 	wantReason(t, err, ReasonAttestation)
 }
+
+// A PendingHandshake completes at most one session: two sessions with the
+// same keys would both start at sequence 0 and reuse AES-GCM nonces. A
+// Finish that failed (e.g. the verifier was unreachable) may be retried.
+func TestFinishOnce(t *testing.T) {
+	lv := localVerifier(t, "seed-a", trustSet(rel("v1", release.Active)))
+	calls := 0
+	flaky := VerifierFunc(func(ctx context.Context, ev Evidence) (*Attestation, error) {
+		calls++
+		if calls == 1 {
+			return nil, errors.New("attestation service unreachable")
+		}
+		return lv.Verify(ctx, ev)
+	})
+	cli := &Client{Verifier: flaky}
+	srv := &Server{Provider: provider(t, "seed-a", "v1", false)}
+	p, hello, err := cli.Hello()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reply, _, err := srv.Respond(hello)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	_, err = p.Finish(ctx, reply)
+	wantReason(t, err, ReasonAttestation)
+	s1, err := p.Finish(ctx, reply)
+	if err != nil {
+		t.Fatalf("retry after a failed verification: %v", err)
+	}
+	s2, err := p.Finish(ctx, reply)
+	if err == nil {
+		a, _ := s1.Seal(RecordData, []byte("attack at dawn"), nil)
+		b, _ := s2.Seal(RecordData, []byte("attack at dusk"), nil)
+		t.Fatalf("second session from one handshake (records with the same nonce: %x / %x)", a[:RecordHeaderSize], b[:RecordHeaderSize])
+	}
+	wantReason(t, err, ReasonClosed)
+}

@@ -202,3 +202,119 @@ func TestHTTPConcurrentCalls(t *testing.T) {
 		}
 	}
 }
+
+// holdAndSubstitute is a network attacker between an HTTPSession and the
+// server: it relays the first call to the server, keeps the server's real
+// answer and tells the client the connection failed; on the next call it
+// relays the request again and answers with the kept response instead of the
+// new one.
+type holdAndSubstitute struct {
+	mu   sync.Mutex
+	step int // 0: hold the next call's response; 1: substitute it; 2: relay
+	held []byte
+}
+
+func (m *holdAndSubstitute) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil || req.URL.Path == SessionPath {
+		return resp, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch m.step {
+	case 0:
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		m.held, m.step = b, 1
+		return nil, errors.New("connection reset by peer (simulated)")
+	case 1:
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		m.step = 2
+		resp.Body = io.NopCloser(bytes.NewReader(m.held))
+		resp.ContentLength = int64(len(m.held))
+		return resp, nil
+	}
+	return resp, nil
+}
+
+// After a call failed in transport (the server may have answered), the
+// session's counters are out of step with the server's. The client must not
+// go on: otherwise the server's answer to the failed call, held back by an
+// attacker, is accepted as the answer to the next call of the same
+// operation.
+func TestHTTPSessionNoResponseMisattribution(t *testing.T) {
+	_, ts := newHTTPService(t, nil)
+	cli := &Client{Verifier: localVerifier(t, "seed-a", trustSet(rel("v1", release.Active)))}
+	hc := &http.Client{Transport: &holdAndSubstitute{}}
+	ctx := context.Background()
+	s, err := cli.DialHTTP(ctx, ts.URL, hc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Call(ctx, "sum", []byte("first request")); err == nil {
+		t.Fatal("first call succeeded through a failing transport")
+	} else {
+		wantReason(t, err, ReasonTransport)
+	}
+	got, err := s.Call(ctx, "sum", []byte("second request"))
+	if err == nil {
+		t.Fatalf("second call on a desynchronised session returned %q (the answer to another request)", got)
+	}
+	wantReason(t, err, ReasonClosed)
+}
+
+// An application error (an authenticated error record) leaves the counters in
+// step, so the session stays usable; see TestHTTPSession. A server-side
+// rejection does not: the session is not used further.
+func TestHTTPSessionUnusableAfterServerRejection(t *testing.T) {
+	_, ts := newHTTPService(t, nil)
+	cli := &Client{Verifier: localVerifier(t, "seed-a", trustSet(rel("v1", release.Active)))}
+	ctx := context.Background()
+	s, err := cli.DialHTTP(ctx, ts.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Burn the client's next sequence number, as a lost request would: the
+	// server then sees a record from the future.
+	if _, err := s.Session().Seal(RecordData, nil, []byte("sum")); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Call(ctx, "sum", []byte("x"))
+	wantReason(t, err, ReasonReorder)
+	_, err = s.Call(ctx, "sum", []byte("y"))
+	wantReason(t, err, ReasonClosed)
+}
+
+// Records that fail authentication do not change a session, including its
+// idle timer: someone who sees the session ID in a URL cannot keep an
+// abandoned session alive.
+func TestForgedRecordsDoNotRefreshIdle(t *testing.T) {
+	var mu sync.Mutex
+	now := testNow
+	clk := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	_, ts := newHTTPService(t, &HTTPServerOptions{IdleTimeout: time.Minute, Now: clk})
+	cli := &Client{Verifier: localVerifier(t, "seed-a", trustSet(rel("v1", release.Active)))}
+	ctx := context.Background()
+	s, err := cli.DialHTTP(ctx, ts.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := make([]byte, RecordHeaderSize+tagSize+4)
+	forged[0], forged[1] = Version, byte(RecordData)
+	for i := 0; i < 3; i++ {
+		advance(40 * time.Second)
+		_, err := post(ctx, http.DefaultClient, http.MethodPost, ts.URL+SessionPath+"/"+s.Session().ID()+"/sum", forged, "sum")
+		if i < 1 {
+			wantReason(t, err, ReasonTampered)
+		} else if err == nil {
+			t.Fatal("forged record accepted")
+		}
+	}
+	_, err = s.Call(ctx, "sum", nil)
+	wantReason(t, err, ReasonUnknownSession)
+}

@@ -322,3 +322,26 @@ func bytesRepeat(b byte, n int) []byte {
 	}
 	return out
 }
+
+// The client judges the leaf the server proved possession of, not any
+// certificate of the chain: a genuine RA-TLS certificate placed behind an
+// attacker's leaf does not help (confirms ClientConfig; no fix needed).
+func TestRATLSChainStuffing(t *testing.T) {
+	v := localVerifier(t, "seed-a", trustSet(rel("v1", release.Active)))
+	genuine, err := NewCertificate(provider(t, "seed-a", "v1", false), &CertificateOptions{Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := certWith(t, key, nil, testNow.Add(time.Hour))
+	mitm := &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{{
+		Certificate: [][]byte{leaf.Raw, genuine.Leaf.Raw}, PrivateKey: key}}}
+	if _, err := tlsHandshake(t, mitm, v); err == nil {
+		t.Fatal("handshake with a genuine RA-TLS certificate behind an attacker's leaf succeeded")
+	} else {
+		wantReason(t, err, ReasonMalformed)
+	}
+}

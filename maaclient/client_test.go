@@ -14,13 +14,11 @@ import (
 	"github.com/sgxops/sgxops/maaclient"
 )
 
-// Security review regressions (maaclient).
-
-// TestReviewCertsRefetchIsRateLimited: tokens come from whoever talks to
+// TestCertsRefetchIsRateLimited: tokens come from whoever talks to
 // the relying party; one naming an unknown kid may make the client read
 // /certs at most once per interval, also when tokens arrive together and
 // when /certs fails. Concurrent first verifications share one fetch.
-func TestReviewCertsRefetchIsRateLimited(t *testing.T) {
+func TestCertsRefetchIsRateLimited(t *testing.T) {
 	hs := httptest.NewUnstartedServer(nil)
 	url := "http://" + hs.Listener.Addr().String()
 	key, err := attestd.NewSigningKey(rsaKey(0), url, time.Now())
@@ -108,9 +106,9 @@ func TestReviewCertsRefetchIsRateLimited(t *testing.T) {
 	burst(1, false, good, 0)
 }
 
-// TestReviewCertsFirstFetchFailure: when the very first /certs read fails,
+// TestCertsFirstFetchFailure: when the very first /certs read fails,
 // later verifications retry (rate limited) and then succeed.
-func TestReviewCertsFirstFetchFailure(t *testing.T) {
+func TestCertsFirstFetchFailure(t *testing.T) {
 	hs := httptest.NewUnstartedServer(nil)
 	url := "http://" + hs.Listener.Addr().String()
 	key, err := attestd.NewSigningKey(rsaKey(0), url, time.Now())
