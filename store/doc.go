@@ -18,6 +18,13 @@
 // audit entries, or nothing, returning a *ConflictError (errors.Is
 // ErrConflict) when another writer got there first. Callers reload and retry.
 //
+// # State and log
+//
+// Commit records in each audit entry the state of the object it writes
+// (DetailReleaseState and friends), so the trust set is a function of the
+// log: Replay rebuilds it, CompareState and VerifyState name the first
+// stored object that differs from it.
+//
 // # Durability
 //
 // A Commit that returned nil is durable: the bbolt implementation syncs the
