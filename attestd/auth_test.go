@@ -15,6 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+
 	"github.com/lestrrat-go/jwx/v3/jwk"
 )
 
@@ -213,5 +218,220 @@ func TestMTLSAuth(t *testing.T) {
 	if resp, err := forced.client.Do(req); err == nil {
 		resp.Body.Close()
 		t.Fatalf("a certificate from an unknown CA was accepted: HTTP %d", resp.StatusCode)
+	}
+}
+
+// jwtTestIdP is an OIDC issuer's JWKS endpoint that counts fetches and can
+// be made to fail.
+type jwtTestIdP struct {
+	srv     *httptest.Server
+	hits    atomic.Int32
+	failing atomic.Bool
+}
+
+func newJWTTestIdP(t *testing.T, jwks []byte) *jwtTestIdP {
+	p := &jwtTestIdP{}
+	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.hits.Add(1)
+		time.Sleep(20 * time.Millisecond) // a real IdP is not instant: concurrent callers overlap
+		if p.failing.Load() {
+			http.Error(w, "down", http.StatusBadGateway)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(jwks)
+	}))
+	t.Cleanup(p.srv.Close)
+	return p
+}
+
+// testClock is a settable clock.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+
+func (c *testClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// TestJWKSRefetchIsRateLimited: a bearer JWT naming an unknown kid is
+// sent by anyone; it may make attestd re-read the issuer's JWKS at most once
+// per jwksMinRefetch, also when requests arrive together and when the JWKS
+// URL fails (otherwise every anonymous request is an outbound fetch).
+func TestJWKSRefetchIsRateLimited(t *testing.T) {
+	idpKey := newECKey(t)
+	pub, err := jwk.Import(idpKey.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = pub.Set(jwk.KeyIDKey, "idp-1")
+	set := jwk.NewSet()
+	_ = set.AddKey(pub)
+	jwks, _ := json.Marshal(set)
+	idp := newJWTTestIdP(t, jwks)
+	clk := &testClock{t: time.Now()}
+	cfg := JWTAuthConfig{Issuer: "https://idp.example", Audience: "attestd", JWKSURL: idp.srv.URL}
+	v, err := newJWTVerifier(context.Background(), cfg, clk.now, idp.srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk := func(kid string) string {
+		b, _ := json.Marshal(map[string]any{"iss": cfg.Issuer, "aud": "attestd", "sub": "alice",
+			"exp": clk.now().Add(time.Hour).Unix(), "roles": "sgxops.admin"})
+		return signCompact(t, map[string]any{"alg": "ES256", "kid": kid}, b, idpKey)
+	}
+	unknown := mk("rotated")
+	burst := func(n int, concurrent bool) {
+		var wg sync.WaitGroup
+		for range n {
+			call := func() {
+				if _, aerr := v.principal(context.Background(), unknown); aerr == nil || aerr.Status != http.StatusUnauthorized {
+					t.Errorf("unknown kid: %v", aerr)
+				}
+			}
+			if concurrent {
+				wg.Go(call)
+			} else {
+				call()
+			}
+		}
+		wg.Wait()
+	}
+
+	clk.advance(time.Minute)
+	base := idp.hits.Load()
+	burst(16, true)
+	if got := idp.hits.Load() - base; got > 1 {
+		t.Errorf("16 concurrent requests with an unknown kid made %d JWKS fetches, want at most 1", got)
+	}
+
+	idp.failing.Store(true)
+	clk.advance(time.Minute)
+	base = idp.hits.Load()
+	burst(5, false)
+	if got := idp.hits.Load() - base; got > 1 {
+		t.Errorf("5 requests with an unknown kid against a failing JWKS URL made %d fetches, want at most 1", got)
+	}
+
+	// Still usable: the known key verifies, and after the interval a fetch
+	// is tried again.
+	if p, aerr := v.principal(context.Background(), mk("idp-1")); aerr != nil || p.Role != RoleAdmin {
+		t.Fatalf("known kid after a failed refresh: %v", aerr)
+	}
+	idp.failing.Store(false)
+	clk.advance(time.Minute)
+	base = idp.hits.Load()
+	burst(1, false)
+	if got := idp.hits.Load() - base; got != 1 {
+		t.Fatalf("after the interval %d fetches, want 1", got)
+	}
+}
+
+// TestJWTAudienceIsExact: aud is a StringOrURI (or an array of them);
+// a single aud string that merely contains the audience as a
+// space-separated word is another audience.
+func TestJWTAudienceIsExact(t *testing.T) {
+	idpKey := newECKey(t)
+	pub, err := jwk.Import(idpKey.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = pub.Set(jwk.KeyIDKey, "idp-1")
+	set := jwk.NewSet()
+	_ = set.AddKey(pub)
+	jwks, _ := json.Marshal(set)
+	f := filepath.Join(t.TempDir(), "jwks.json")
+	if err := os.WriteFile(f, jwks, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := JWTAuthConfig{Issuer: "https://idp.example", Audience: "attestd", JWKSFile: f}
+	v, err := newJWTVerifier(context.Background(), cfg, time.Now, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		aud  any
+		ok   bool
+	}{
+		{"string", "attestd", true},
+		{"array", []string{"other", "attestd"}, true},
+		{"space-separated string", "other-app attestd", false},
+		{"array element with spaces", []string{"other-app attestd"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, _ := json.Marshal(map[string]any{"iss": cfg.Issuer, "aud": tt.aud, "sub": "alice",
+				"exp": time.Now().Add(time.Hour).Unix(), "roles": "sgxops.admin"})
+			_, aerr := v.principal(context.Background(), signCompact(t, map[string]any{"alg": "ES256", "kid": "idp-1"}, b, idpKey))
+			if (aerr == nil) != tt.ok {
+				t.Fatalf("aud %v: err %v, want ok=%v", tt.aud, aerr, tt.ok)
+			}
+		})
+	}
+}
+
+// TestAdminRoutesNeedAuth sweeps every route that reads or changes
+// admin state, including path variants the mux rewrites or decodes: none
+// answers without credentials, and none that writes answers a reader.
+func TestAdminRoutesNeedAuth(t *testing.T) {
+	e := newTestEnv(t, envOpts{})
+	e.release("sweep", "v1", identity("sweep"), false)
+	writes := [][2]string{
+		{"POST", "/admin/v1/releases"},
+		{"POST", "/admin/v1/releases/sweep/v1/activate"},
+		{"POST", "/admin/v1/releases/sweep/v1/drain"},
+		{"POST", "/admin/v1/releases/sweep/v1/retire"},
+		{"POST", "/admin/v1/releases/sweep/v1/revoke"},
+		{"POST", "/admin/v1/releases/sweep/v1/%72evoke"},
+		{"POST", "/admin/v1/sweep"},
+		{"PUT", "/policies/SgxEnclave"},
+		{"PUT", "/policies/sgxenclave"},
+		{"POST", "/policies/SgxEnclave:reset"},
+		{"POST", "/policies/SgxEnclave%3Areset"},
+		{"POST", "/policies/OpenEnclave:RESET"},
+		{"POST", "/certificates:add"},
+		{"POST", "/certificates%3Aremove"},
+	}
+	reads := [][2]string{
+		{"GET", "/admin/v1/releases"},
+		{"HEAD", "/admin/v1/releases"},
+		{"GET", "/admin/v1/releases/sweep"},
+		{"GET", "/admin/v1/releases/sweep/v1"},
+		{"GET", "/policies/SgxEnclave"},
+		{"GET", "/certificates"},
+	}
+	for _, rt := range append(writes, reads...) {
+		if r := e.do(rt[0], rt[1], "", `{"reason":"x"}`); r.status != http.StatusUnauthorized {
+			t.Errorf("%s %s without credentials: %d", rt[0], rt[1], r.status)
+		}
+	}
+	for _, rt := range writes {
+		if r := e.do(rt[0], rt[1], readerToken, `{"reason":"x"}`); r.status != http.StatusForbidden {
+			t.Errorf("%s %s as reader: %d", rt[0], rt[1], r.status)
+		}
+	}
+	// Path cleaning redirects (307) to the canonical route, which then
+	// authenticates; it never lands on an anonymous handler.
+	req, _ := http.NewRequest("POST", e.url+"/certs/../admin/v1/sweep", nil)
+	req.URL.Opaque = "/certs/../admin/v1/sweep"
+	cl := *e.client
+	cl.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := cl.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTemporaryRedirect || resp.Header.Get("Location") != "/admin/v1/sweep" {
+		t.Fatalf("dot-dot path: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	v, err := e.reg.Get(context.Background(), "sweep", "v1")
+	if err != nil || string(v.State) != "active" {
+		t.Fatalf("release changed by unauthenticated calls: %v %v", v.State, err)
 	}
 }
