@@ -60,21 +60,29 @@ func Verify(q *sgx.Quote, coll *collateral.Collateral, opts Options) (*Verdict, 
 }
 
 // Verify checks that q is an authentic quote from a genuine Intel SGX/TDX
-// platform and evaluates its TCB against coll, in the order of Intel's QVL:
+// platform and evaluates its TCB against coll. After checkQuoteShape (one
+// body, ECDSA P-256 attestation key, TEE type matching the body) it runs
+// these steps, in this order (docs/architecture.md lists the same):
 //
-//   - the PCK certificate chain (from certification data type 5, or
-//     coll.PCKCertificateChain for types 1–4) leads to a trusted root;
-//   - TCB Info, QE Identity and both CRLs are signed by certificates that lead
-//     to the same root, and the CRLs by their issuers;
-//   - the QE report is signed by the PCK key, binds the attestation key
-//     (report data = SHA-256(attestation key ‖ QE auth data) ‖ 32 zero bytes),
-//     and the quote (header ‖ body) is signed by the attestation key;
-//   - every certificate, CRL, TCB Info and QE Identity is valid at Options.Now;
-//   - neither the PCK CA nor the PCK certificate is revoked;
-//   - TCB Info is for the quote's TEE and the PCK certificate's FMSPC and PCE-ID;
-//     for TD quotes the TDX module matches tdxModule / tdxModuleIdentities;
-//   - the QE matches the QE Identity, which gives the QE's TCB status;
-//   - the platform's TCB level is matched and the statuses converged.
+//  1. trustedPCKChain: the PCK certificate chain (certification data type 5,
+//     or coll.PCKCertificateChain for types 1–4) leads to a trusted root.
+//  2. trustedCollateral: TCB Info, QE Identity and both CRLs are signed by
+//     certificates that lead to the same root, and the CRLs by their issuers.
+//  3. checkQuoteSignatures: the QE report is signed by the PCK key and binds
+//     the attestation key (report data = SHA-256(attestation key ‖ QE auth
+//     data) ‖ 32 zero bytes); the quote (header ‖ body) is signed by the
+//     attestation key; the QE vendor is Intel.
+//  4. checkValidity: every certificate, CRL, TCB Info and QE Identity is
+//     valid at Options.Now.
+//  5. checkRevocation: the PCK CRL is the PCK CA's; neither the PCK CA nor the
+//     PCK certificate is revoked.
+//  6. checkTCBInfo: TCB Info is for the quote's TEE and the PCK certificate's
+//     FMSPC and PCE-ID; for TD quotes the TDX module matches tdxModule /
+//     tdxModuleIdentities.
+//  7. matchQEIdentity: the QE matches the QE Identity, which gives the QE's
+//     TCB status.
+//  8. evaluateTCB: the platform's TCB level is matched and the statuses of
+//     platform, QE and TDX module converged.
 //
 // On success it returns the Verdict and a nil error, whatever the TCB status
 // except Revoked: a matched level (platform, QE or TDX module) that is Revoked
@@ -82,34 +90,75 @@ func Verify(q *sgx.Quote, coll *collateral.Collateral, opts Options) (*Verdict, 
 // ReasonRevoked, so that a caller checking only the error cannot accept it.
 // Every other failure returns a nil Verdict and an *Error.
 func (v *Verifier) Verify(q *sgx.Quote, coll *collateral.Collateral) (*Verdict, error) {
+	if err := checkQuoteShape(q, coll); err != nil {
+		return nil, err
+	}
+	chain, err := v.trustedPCKChain(q, coll)
+	if err != nil {
+		return nil, err
+	}
+	vc, err := v.trustedCollateral(coll, chain)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkQuoteSignatures(q, chain); err != nil {
+		return nil, err
+	}
+	expiry, err := checkValidity(v.opts.now(), chain, vc)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkRevocation(chain, vc); err != nil {
+		return nil, err
+	}
+	if err := checkTCBInfo(q, chain, vc.tcbInfo); err != nil {
+		return nil, err
+	}
+	qeLevel, qeStatus, err := matchQEIdentity(q, vc.qeIdentity)
+	if err != nil {
+		return nil, err
+	}
+	tr, err := evaluateTCB(q, chain, vc.tcbInfo, qeLevel, qeStatus)
+	if err != nil {
+		return nil, err
+	}
+	return newVerdict(q, chain, vc, tr, qeStatus, expiry)
+}
+
+// checkQuoteShape refuses what no step can verify: a missing quote or
+// collateral, not exactly one body, a non-P-256 attestation key, or a TEE
+// type that does not match the body.
+func checkQuoteShape(q *sgx.Quote, coll *collateral.Collateral) error {
 	if q == nil {
-		return nil, errf(ReasonMalformed, "quote is nil")
+		return errf(ReasonMalformed, "quote is nil")
 	}
 	if coll == nil {
-		return nil, errf(ReasonCollateralUnavailable, "collateral is nil")
+		return errf(ReasonCollateralUnavailable, "collateral is nil")
 	}
 	if (q.SGXBody == nil) == (q.TDBody == nil) {
-		return nil, errf(ReasonMalformed, "quote must have exactly one of an SGX and a TD body")
+		return errf(ReasonMalformed, "quote must have exactly one of an SGX and a TD body")
 	}
 	if q.Header.AttestationKeyType != sgx.AttestationKeyECDSAP256 {
-		return nil, errf(ReasonUnsupported, "attestation key type %d", q.Header.AttestationKeyType)
+		return errf(ReasonUnsupported, "attestation key type %d", q.Header.AttestationKeyType)
 	}
-	tdx := q.IsTDX()
-	if tdx != (q.Header.TEEType == sgx.TEETypeTDX) {
-		return nil, errf(ReasonMalformed, "quote body does not match TEE type 0x%x", q.Header.TEEType)
+	if q.IsTDX() != (q.Header.TEEType == sgx.TEETypeTDX) {
+		return errf(ReasonMalformed, "quote body does not match TEE type 0x%x", q.Header.TEEType)
 	}
+	return nil
+}
 
-	// 1. PCK certificate chain.
+// trustedPCKChain is step 1: the quote's PCK chain, verified to a trusted root.
+func (v *Verifier) trustedPCKChain(q *sgx.Quote, coll *collateral.Collateral) (*pckChain, error) {
 	chainPEM, err := pckChainBytes(q, coll)
 	if err != nil {
 		return nil, err
 	}
-	chain, err := v.pckChain(chainPEM)
-	if err != nil {
-		return nil, err
-	}
+	return v.pckChain(chainPEM)
+}
 
-	// 2. Collateral signatures and structure.
+// trustedCollateral is step 2: the collateral's signatures and structure,
+// under the same root CA as the PCK chain.
+func (v *Verifier) trustedCollateral(coll *collateral.Collateral, chain *pckChain) (*verifiedCollateral, error) {
 	vc, err := v.collateral(coll)
 	if err != nil {
 		return nil, err
@@ -117,12 +166,15 @@ func (v *Verifier) Verify(q *sgx.Quote, coll *collateral.Collateral) (*Verdict, 
 	if !chain.root.Equal(vc.root) {
 		return nil, errf(ReasonCollateralInvalid, "collateral is issued under a different root CA than the PCK certificate")
 	}
+	return vc, nil
+}
 
-	// 3. Quote signatures: QE report by the PCK key, attestation key binding,
-	// quote by the attestation key.
+// checkQuoteSignatures is step 3: QE report by the PCK key, attestation key
+// binding, quote by the attestation key, Intel's QE.
+func checkQuoteSignatures(q *sgx.Quote, chain *pckChain) error {
 	sig := &q.Signature
 	if !verifyP256(chain.leafKey, sig.QEReport.Marshal(), sig.QEReportSignature[:]) {
-		return nil, errf(ReasonSignatureInvalid, "QE report signature does not verify with the PCK certificate key")
+		return errf(ReasonSignatureInvalid, "QE report signature does not verify with the PCK certificate key")
 	}
 	h := sha256.New()
 	h.Write(sig.AttestationKey[:])
@@ -130,82 +182,104 @@ func (v *Verifier) Verify(q *sgx.Quote, coll *collateral.Collateral) (*Verdict, 
 	var want [64]byte
 	h.Sum(want[:0])
 	if subtle.ConstantTimeCompare(want[:], sig.QEReport.ReportData[:]) != 1 {
-		return nil, errf(ReasonSignatureInvalid, "QE report data is not SHA-256(attestation key ‖ QE auth data) ‖ zeros: the attestation key is not certified by the QE")
+		return errf(ReasonSignatureInvalid, "QE report data is not SHA-256(attestation key ‖ QE auth data) ‖ zeros: the attestation key is not certified by the QE")
 	}
 	attKey, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), append([]byte{4}, sig.AttestationKey[:]...))
 	if err != nil {
-		return nil, wrapf(ReasonSignatureInvalid, err, "attestation key")
+		return wrapf(ReasonSignatureInvalid, err, "attestation key")
 	}
 	if !verifyP256(attKey, q.SignedData(), sig.Signature[:]) {
-		return nil, errf(ReasonSignatureInvalid, "quote signature does not verify with the attestation key")
+		return errf(ReasonSignatureInvalid, "quote signature does not verify with the attestation key")
 	}
 	if q.Header.QEVendorID != sgx.IntelQEVendorID {
-		return nil, errf(ReasonUnsupported, "QE vendor ID %x is not Intel's", q.Header.QEVendorID)
+		return errf(ReasonUnsupported, "QE vendor ID %x is not Intel's", q.Header.QEVendorID)
 	}
+	return nil
+}
 
-	// 4. Validity windows at the verification time.
-	now := v.opts.now()
+// checkValidity is step 4: every validity window contains now. It returns
+// the earliest notAfter (the verdict's CollateralExpiry).
+func checkValidity(now time.Time, chain *pckChain, vc *verifiedCollateral) (time.Time, error) {
 	expiry := time.Time{}
 	for _, ws := range [][]window{chain.windows, vc.windows} {
 		for _, w := range ws {
 			if err := w.check(now); err != nil {
-				return nil, err
+				return time.Time{}, err
 			}
 			if expiry.IsZero() || w.notAfter.Before(expiry) {
 				expiry = w.notAfter
 			}
 		}
 	}
+	return expiry, nil
+}
 
-	// 5. Revocation of the PCK CA (Root CA CRL) and the PCK certificate (PCK CRL).
+// checkRevocation is step 5: the PCK CRL is the PCK CA's, and neither the PCK
+// CA (Root CA CRL) nor the PCK certificate (PCK CRL) is revoked.
+func checkRevocation(chain *pckChain, vc *verifiedCollateral) error {
 	if !bytes.Equal(chain.leaf.RawIssuer, vc.pckCRL.RawIssuer) ||
 		!bytes.Equal(chain.intermediate.RawSubjectPublicKeyInfo, vc.pckCRLIssuer.RawSubjectPublicKeyInfo) {
-		return nil, errf(ReasonCollateralInvalid, "PCK CRL is from %q, the PCK certificate is issued by %q", vc.pckCRL.Issuer.CommonName, chain.leaf.Issuer.CommonName)
+		return errf(ReasonCollateralInvalid, "PCK CRL is from %q, the PCK certificate is issued by %q", vc.pckCRL.Issuer.CommonName, chain.leaf.Issuer.CommonName)
 	}
 	if vc.rootRevoked[chain.interSerial] {
-		return nil, errf(ReasonRevoked, "PCK CA certificate %q (serial %s) is revoked by the Root CA CRL", chain.intermediate.Subject.CommonName, chain.interSerial)
+		return errf(ReasonRevoked, "PCK CA certificate %q (serial %s) is revoked by the Root CA CRL", chain.intermediate.Subject.CommonName, chain.interSerial)
 	}
 	if vc.pckRevoked[chain.leafSerial] {
-		return nil, errf(ReasonRevoked, "PCK certificate (serial %s) is revoked by the PCK CRL", chain.leafSerial)
+		return errf(ReasonRevoked, "PCK certificate (serial %s) is revoked by the PCK CRL", chain.leafSerial)
 	}
+	return nil
+}
 
-	// 6. TCB Info applies to this quote and platform.
-	ti := vc.tcbInfo
-	wantID, wantQE := collateral.TCBInfoIDSGX, collateral.QEIdentityIDSGX
-	if tdx {
-		wantID, wantQE = collateral.TCBInfoIDTDX, collateral.QEIdentityIDTDX
+// checkTCBInfo is step 6: TCB Info applies to this quote's TEE and platform
+// (FMSPC, PCE-ID) and, for TD quotes, to its TDX module.
+func checkTCBInfo(q *sgx.Quote, chain *pckChain, ti *collateral.TCBInfo) error {
+	wantID := collateral.TCBInfoIDSGX
+	if q.IsTDX() {
+		wantID = collateral.TCBInfoIDTDX
 	}
 	if ti.ID != wantID {
-		return nil, errf(ReasonCollateralInvalid, "TCB Info is for %s, the quote is %s", ti.ID, wantID)
+		return errf(ReasonCollateralInvalid, "TCB Info is for %s, the quote is %s", ti.ID, wantID)
 	}
 	if ti.FMSPC != chain.ext.FMSPC {
-		return nil, errf(ReasonFMSPCMismatch, "TCB Info is for FMSPC %x, the PCK certificate has %x", ti.FMSPC, chain.ext.FMSPC)
+		return errf(ReasonFMSPCMismatch, "TCB Info is for FMSPC %x, the PCK certificate has %x", ti.FMSPC, chain.ext.FMSPC)
 	}
 	if ti.PCEID != chain.ext.PCEID {
-		return nil, errf(ReasonFMSPCMismatch, "TCB Info is for PCE-ID %x, the PCK certificate has %x", ti.PCEID, chain.ext.PCEID)
+		return errf(ReasonFMSPCMismatch, "TCB Info is for PCE-ID %x, the PCK certificate has %x", ti.PCEID, chain.ext.PCEID)
 	}
-	if tdx {
-		if err := checkTDXModule(ti, q.TDBody); err != nil {
-			return nil, err
-		}
+	if q.IsTDX() {
+		return checkTDXModule(ti, q.TDBody)
 	}
+	return nil
+}
 
-	// 7. QE Identity.
-	if vc.qeIdentity.ID != wantQE {
-		return nil, errf(ReasonCollateralInvalid, "QE Identity is for %s, the quote needs %s", vc.qeIdentity.ID, wantQE)
+// matchQEIdentity is step 7: the QE Identity is for this TEE's QE, and the
+// quote's QE report matches it; the matched level gives the QE's status.
+func matchQEIdentity(q *sgx.Quote, id *collateral.QEIdentity) (*collateral.EnclaveTCBLevel, Status, error) {
+	wantQE := collateral.QEIdentityIDSGX
+	if q.IsTDX() {
+		wantQE = collateral.QEIdentityIDTDX
 	}
-	qeLevel, qeStatus, err := matchQE(vc.qeIdentity, &sig.QEReport)
-	if err != nil {
-		return nil, err
+	if id.ID != wantQE {
+		return nil, 0, errf(ReasonCollateralInvalid, "QE Identity is for %s, the quote needs %s", id.ID, wantQE)
 	}
+	return matchQE(id, &q.Signature.QEReport)
+}
 
-	// 8. TCB levels and status convergence.
+// evaluateTCB is step 8: the platform's TCB level (and TDX module's) is
+// matched and the statuses of platform, QE and module converged.
+func evaluateTCB(q *sgx.Quote, chain *pckChain, ti *collateral.TCBInfo, qeLevel *collateral.EnclaveTCBLevel, qeStatus Status) (*tcbResult, error) {
 	tr, err := matchTCB(ti, chain.ext, q, qeStatus)
 	if err != nil {
 		return nil, err
 	}
 	tr.addEnclaveLevel(qeLevel)
+	return tr, nil
+}
 
+// newVerdict assembles the verdict of a verified quote; a Revoked status comes
+// with a ReasonRevoked error (see Verify).
+func newVerdict(q *sgx.Quote, chain *pckChain, vc *verifiedCollateral, tr *tcbResult, qeStatus Status, expiry time.Time) (*Verdict, error) {
+	ti := vc.tcbInfo
 	vd := &Verdict{
 		TEE:                     TEESGX,
 		Status:                  tr.status,
@@ -224,7 +298,7 @@ func (v *Verifier) Verify(q *sgx.Quote, coll *collateral.Collateral) (*Verdict, 
 		ReportData:              q.ReportData(),
 		Simulated:               chain.simulated || vc.simulated,
 	}
-	if tdx {
+	if q.IsTDX() {
 		body := *q.TDBody
 		vd.TEE, vd.TD, vd.Debug = TEETDX, &body, body.TDDebug()
 	} else {

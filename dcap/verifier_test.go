@@ -7,6 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+
 	"github.com/sgxops/sgxops/sgx"
 )
 
@@ -71,4 +76,59 @@ func TestCacheKeysAreFixedSize(t *testing.T) {
 			t.Errorf("collateral key is %d bytes", len(k))
 		}
 	}
+}
+
+// verifySteps are the steps of (*Verifier).Verify, in the order it calls them.
+var verifySteps = []string{
+	"trustedPCKChain", "trustedCollateral", "checkQuoteSignatures", "checkValidity",
+	"checkRevocation", "checkTCBInfo", "matchQEIdentity", "evaluateTCB",
+}
+
+// TestVerifyStepsInOneOrder: Verify's body, its doc comment and
+// docs/architecture.md name the same steps in the same order.
+func TestVerifyStepsInOneOrder(t *testing.T) {
+	src, err := os.ReadFile("verifier.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(src)
+	i := strings.Index(s, "// Verify checks that q is an authentic quote")
+	j := strings.Index(s, "func (v *Verifier) Verify(")
+	k := strings.Index(s[j:], "\n}\n")
+	if i < 0 || j < i || k < 0 {
+		t.Fatal("Verify or its doc comment not found")
+	}
+	doc, body := s[i:j], s[j:j+k]
+	arch, err := os.ReadFile("../docs/architecture.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := string(arch)
+	a = a[strings.Index(a, "## Verification"):]
+	a = a[:strings.Index(a[3:], "\n## ")+3]
+	for name, text := range map[string]string{"Verify's body": body, "Verify's doc comment": doc, "docs/architecture.md": a} {
+		if got := stepOrder(text); !slices.Equal(got, verifySteps) {
+			t.Errorf("%s lists %v, want %v", name, got, verifySteps)
+		}
+	}
+}
+
+// stepOrder returns the step names in the order of their first mention.
+func stepOrder(text string) []string {
+	type hit struct {
+		at   int
+		name string
+	}
+	var hits []hit
+	for _, n := range verifySteps {
+		if loc := regexp.MustCompile(`\b` + n + `\b`).FindStringIndex(text); loc != nil {
+			hits = append(hits, hit{loc[0], n})
+		}
+	}
+	slices.SortFunc(hits, func(a, b hit) int { return a.at - b.at })
+	var out []string
+	for _, h := range hits {
+		out = append(out, h.name)
+	}
+	return out
 }
