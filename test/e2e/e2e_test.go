@@ -140,7 +140,9 @@ func TestE2E(t *testing.T) {
 	})
 
 	att := e.portForward(t, sysNS, "svc/"+attestdSvc, attestdPort)
-	adm := &admin{base: att, token: e.adminToken(t, c)}
+	adm := &admin{base: att, token: e.adminToken(t, c),
+		// A port-forward to a Service sticks to one pod: after that pod is deleted, forward anew.
+		reconnect: func() string { return e.portForward(t, sysNS, "svc/"+attestdSvc, attestdPort) }}
 
 	e.phase(t, "rollout v1: build on the SGX node, measure, register, deploy, test, promote", func() {
 		app := e.exampleApp(t)
@@ -178,7 +180,7 @@ func TestE2E(t *testing.T) {
 	})
 
 	e.phase(t, "rollout v2 while a client attests in a loop; v1 drains, then retires", func() {
-		e.clientJobAsync(t, "client-loop", []string{"--calls", "90", "--interval", "1s"})
+		e.clientJobAsync(t, "client-loop", []string{"--calls", "60", "--interval", "500ms"})
 		clock := startRolloutClock(c, "v2")
 		e.patchApp(t, `{"spec":{"revision":"v2","rollout":{"drainGrace":"20s"}}}`)
 		e.waitActive(t, c, "v2", 5*time.Minute)
@@ -202,7 +204,7 @@ func TestE2E(t *testing.T) {
 		args := append(append([]string{}, app.Spec.Runtime.Args...), "--sim-debug")
 		patch, _ := json.Marshal(map[string]any{"spec": map[string]any{"revision": "v3",
 			"runtime": map[string]any{"args": args},
-			"rollout": map[string]any{"timeouts": map[string]any{"start": "45s"}}}})
+			"rollout": map[string]any{"timeouts": map[string]any{"start": "25s"}}}})
 		e.patchApp(t, string(patch))
 		eventually(t, 3*time.Minute, "v3 failed", func() error {
 			a := e.getApp(t, c)
@@ -752,7 +754,23 @@ func (e *env) waitJobErr(t *testing.T, name string, timeout time.Duration) (stri
 }
 
 // admin reads attestd's admin API through a port-forward.
-type admin struct{ base, token string }
+type admin struct {
+	base, token string
+	reconnect   func() string
+}
+
+// do sends an admin GET, forwarding anew once when the port-forward broke.
+func (a *admin) do(path string) (*http.Response, error) {
+	for attempt := 0; ; attempt++ {
+		req, _ := http.NewRequest(http.MethodGet, a.base+path, nil)
+		req.Header.Set("Authorization", "Bearer "+a.token)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil || attempt > 0 || a.reconnect == nil {
+			return resp, err
+		}
+		a.base = a.reconnect()
+	}
+}
 
 type releaseView struct {
 	App, Name, State string
@@ -760,9 +778,7 @@ type releaseView struct {
 }
 
 func (a *admin) get(rev string) (*releaseView, error) {
-	req, _ := http.NewRequest(http.MethodGet, a.base+"/admin/v1/releases/"+appName+"/"+rev, nil)
-	req.Header.Set("Authorization", "Bearer "+a.token)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := a.do("/admin/v1/releases/" + appName + "/" + rev)
 	if err != nil {
 		return nil, err
 	}
@@ -785,9 +801,7 @@ func (a *admin) count(t *testing.T, action, rev string) int {
 	n := 0
 	after := uint64(0)
 	for {
-		req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/admin/v1/audit?after=%d&limit=1000", a.base, after), nil)
-		req.Header.Set("Authorization", "Bearer "+a.token)
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := a.do(fmt.Sprintf("/admin/v1/audit?after=%d&limit=1000", after))
 		if err != nil {
 			t.Fatal(err)
 		}
