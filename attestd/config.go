@@ -14,6 +14,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/sgxops/sgxops/collateral"
 	"github.com/sgxops/sgxops/dcap"
 	"github.com/sgxops/sgxops/release"
 )
@@ -358,14 +359,18 @@ func (c *Config) Validate() error {
 	if err := c.validateStore(); err != nil {
 		return err
 	}
-	n := 0
-	for _, v := range []string{c.Collateral.PCS, c.Collateral.PCCS, c.Collateral.THIM} {
-		if v != "" {
-			n++
+	if err := c.Collateral.network("-").Validate(); err != nil {
+		field := "collateral"
+		var se *collateral.ServiceError
+		if errors.As(err, &se) {
+			field = map[string]string{"pcs": "collateral.pcs", "pccs": "collateral.pccs", "thim": "collateral.thim",
+				"api key": "collateral.apiKeyFile", "insecure PCCS TLS": "collateral.pccsInsecureSkipVerify"}[se.Field]
+			if field == "" {
+				field = "collateral"
+			}
+			err = errors.New(se.Reason)
 		}
-	}
-	if n > 1 {
-		return cfgErr("collateral", "give at most one of pcs, pccs and thim (bundles can be combined with one)")
+		return cfgErr(field, "%v (bundles can be combined with one service)", err)
 	}
 	if c.Appraisal.DrainGrace < 0 {
 		return cfgErr("appraisal.drainGrace", "negative")
@@ -411,15 +416,21 @@ func (c *Config) Validate() error {
 	default:
 		return cfgErr("log.level", "%q is not debug, info, warn or error", c.Log.Level)
 	}
-	for _, u := range []struct{ field, v string }{{"collateral.pcs", c.Collateral.PCS}, {"collateral.pccs", c.Collateral.PCCS}, {"collateral.thim", c.Collateral.THIM}} {
-		if u.v == "" {
-			continue
-		}
-		if p, err := url.Parse(u.v); err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
-			return cfgErr(u.field, "%q is not an http(s) URL", u.v)
-		}
-	}
 	return nil
+}
+
+// network is the collateral service of c for collateral.Network, the
+// construction path the sgxops CLI uses too: with neither a service nor a
+// bundle, Intel PCS (DefaultPCSURL). apiKey is the PCS key, if any.
+func (c CollateralConfig) network(apiKey string) collateral.Network {
+	n := collateral.Network{PCS: c.PCS, PCCS: c.PCCS, THIM: c.THIM, InsecurePCCSTLS: c.PCCSInsecureSkipVerify}
+	if n.PCS == "" && n.PCCS == "" && n.THIM == "" && len(c.Bundles) == 0 {
+		n.PCS = DefaultPCSURL
+	}
+	if c.APIKeyFile != "" {
+		n.APIKey = apiKey
+	}
+	return n
 }
 
 func validateIssuer(iss string) error {

@@ -400,27 +400,23 @@ func buildVerifier(cc CollateralConfig, now func() time.Time, log *slog.Logger) 
 		bundles = append(bundles, &collateral.Bundle{Collateral: c})
 		probe.bundles = append(probe.bundles, c)
 	}
-	var network collateral.Source
-	switch {
-	case cc.PCS != "":
-		key := ""
-		if cc.APIKeyFile != "" {
-			b, err := os.ReadFile(cc.APIKeyFile)
-			if err != nil {
-				return nil, nil, false, fmt.Errorf("attestd: PCS API key: %w", err)
-			}
-			key = strings.TrimSpace(string(b))
+	key := ""
+	if cc.APIKeyFile != "" {
+		b, err := os.ReadFile(cc.APIKeyFile)
+		if err != nil {
+			return nil, nil, false, fmt.Errorf("attestd: PCS API key: %w", err)
 		}
-		network, probe.baseURL = &collateral.PCS{BaseURL: cc.PCS, APIKey: key}, strings.TrimRight(cc.PCS, "/")
-	case cc.PCCS != "":
-		network, probe.baseURL = &collateral.PCCS{BaseURL: cc.PCCS, InsecureSkipTLSVerify: cc.PCCSInsecureSkipVerify}, strings.TrimRight(cc.PCCS, "/")
-		if cc.PCCSInsecureSkipVerify {
-			probe.client.Transport = insecureTransport()
-		}
-	case cc.THIM != "":
-		network, probe.baseURL = &collateral.THIM{BaseURL: cc.THIM}, strings.TrimRight(cc.THIM, "/")
-	case len(bundles) == 0:
-		network, probe.baseURL = &collateral.PCS{BaseURL: DefaultPCSURL}, DefaultPCSURL
+		key = strings.TrimSpace(string(b))
+	}
+	network, base, err := cc.network(key).Source()
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("attestd: %w", err)
+	}
+	probe.baseURL = base
+	if cc.PCCSInsecureSkipVerify {
+		probe.client.Transport = insecureTransport()
+	}
+	if cc.PCS == "" && cc.PCCS == "" && cc.THIM == "" && len(bundles) == 0 {
 		log.Info("no collateral source configured: using Intel PCS", "url", DefaultPCSURL)
 	}
 	var src collateral.Source
@@ -438,11 +434,7 @@ func buildVerifier(cc CollateralConfig, now func() time.Time, log *slog.Logger) 
 	opts := dcap.Options{}
 	sim := false
 	if cc.InsecureSimulationRoot != "" {
-		certs, err := loadCerts(cc.InsecureSimulationRoot)
-		if err != nil {
-			return nil, nil, false, fmt.Errorf("attestd: simulation root: %w", err)
-		}
-		if err := trustSimulationRoots(&opts, certs); err != nil {
+		if err := trustSimulationRoots(&opts, cc.InsecureSimulationRoot); err != nil {
 			return nil, nil, false, err
 		}
 		sim = true

@@ -3,7 +3,6 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 
 	"github.com/spf13/pflag"
@@ -15,9 +14,10 @@ import (
 // appear on command lines (and in process listings).
 const envPCSAPIKey = "SGXOPS_PCS_API_KEY"
 
-// collateralFlags is the flag group of every command that needs collateral
-// (quote verify, collateral fetch, attestd, sim). Exactly one of Bundle, PCS,
-// PCCS and THIM selects the source.
+// collateralFlags is the flag group of every sgxops command that needs
+// collateral (quote verify, collateral fetch, sim). Exactly one of Bundle, PCS,
+// PCCS and THIM selects the source. The network source is built by
+// collateral.Network, the construction path attestd uses too.
 type collateralFlags struct {
 	Bundle          string // --collateral FILE: an offline bundle
 	PCS             string // --pcs URL: Intel PCS v4 (or a service mirroring it)
@@ -86,23 +86,21 @@ func (f *collateralFlags) networkSource() (collateral.Source, error) {
 	if f.InsecurePCCSTLS && f.PCCS == "" {
 		return nil, withExit(ExitUsage, errors.New("--insecure-pccs-tls applies only to --pccs"))
 	}
-	switch {
-	case f.PCS != "":
-		if err := checkServiceURL("--pcs", f.PCS); err != nil {
-			return nil, err
+	for _, u := range []struct{ flag, v string }{{"--pcs", f.PCS}, {"--pccs", f.PCCS}, {"--thim", f.THIM}} {
+		if u.v != "" {
+			if err := checkServiceURL(u.flag, u.v); err != nil {
+				return nil, err
+			}
 		}
-		return &collateral.PCS{BaseURL: f.PCS, APIKey: apiKey}, nil
-	case f.PCCS != "":
-		if err := checkServiceURL("--pccs", f.PCCS); err != nil {
-			return nil, err
-		}
-		return &collateral.PCCS{BaseURL: f.PCCS, InsecureSkipTLSVerify: f.InsecurePCCSTLS}, nil
-	default:
-		if err := checkServiceURL("--thim", f.THIM); err != nil {
-			return nil, err
-		}
-		return &collateral.THIM{BaseURL: f.THIM}, nil
 	}
+	if f.PCS == "" {
+		apiKey = "" // $SGXOPS_PCS_API_KEY applies to --pcs only
+	}
+	src, _, err := collateral.Network{PCS: f.PCS, PCCS: f.PCCS, THIM: f.THIM, APIKey: apiKey, InsecurePCCSTLS: f.InsecurePCCSTLS}.Source()
+	if err != nil {
+		return nil, withExit(ExitUsage, err)
+	}
+	return src, nil
 }
 
 // exactlyOne checks that one source flag is set.
@@ -122,11 +120,11 @@ func (f *collateralFlags) exactlyOne() error {
 	return withExit(ExitUsage, errors.New("give only one of --collateral, --pcs, --pccs, --thim"))
 }
 
-// checkServiceURL rejects a source URL that is not an absolute http(s) URL.
+// checkServiceURL rejects a source URL that is not a base URL
+// (collateral.CheckServiceURL), naming the flag.
 func checkServiceURL(flag, s string) error {
-	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" {
-		return withExit(ExitUsage, fmt.Errorf("%s %q: want an http(s) base URL such as https://host[:port]", flag, s))
+	if err := collateral.CheckServiceURL(s); err != nil {
+		return withExit(ExitUsage, fmt.Errorf("%s %w", flag, err))
 	}
 	return nil
 }

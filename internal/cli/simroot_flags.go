@@ -2,7 +2,6 @@ package cli
 
 import (
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -10,12 +9,12 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/sgxops/sgxops/dcap"
-	"github.com/sgxops/sgxops/internal/pemcert"
 )
 
-// simRootFlags is the --insecure-simulation-root flag of the commands that
-// verify quotes (quote verify, attestd). Intel's root stays trusted either way;
-// the flag adds simulation roots, whose verdicts dcap marks Simulated.
+// simRootFlags is the --insecure-simulation-root flag of the sgxops commands
+// that verify quotes. Intel's root stays trusted either way; the flag adds
+// simulation roots, whose verdicts dcap marks Simulated. The roots are parsed
+// by dcap.ParseSimulationRoots, with the rules attestd applies too.
 //
 // A command uses it as:
 //
@@ -45,37 +44,20 @@ func (f *simRootFlags) pool(w io.Writer) (*x509.CertPool, error) {
 	if len(f.Files) == 0 {
 		return nil, nil
 	}
-	pool := x509.NewCertPool()
+	var roots []*x509.Certificate
 	for _, file := range f.Files {
 		b, err := os.ReadFile(file)
 		if err != nil {
 			return nil, withExit(ExitUsage, fmt.Errorf("--%s: %w", simRootFlag, err))
 		}
-		certs, err := parseRootPEM(b)
+		certs, err := dcap.ParseSimulationRoots(b)
 		if err != nil {
 			return nil, withExit(ExitUsage, fmt.Errorf("--%s %s: %w", simRootFlag, file, err))
 		}
+		roots = append(roots, certs...)
 		for _, c := range certs {
-			pool.AddCert(c)
 			fmt.Fprintf(w, "sgxops: WARNING: trusting simulation root %q from %s: quotes chaining to it are SIMULATED\n", c.Subject.CommonName, file)
 		}
 	}
-	return pool, nil
-}
-
-// parseRootPEM decodes PEM CA certificates, refusing Intel's production root.
-func parseRootPEM(b []byte) ([]*x509.Certificate, error) {
-	certs, err := pemcert.Parse(b)
-	if err != nil {
-		return nil, err
-	}
-	for _, c := range certs {
-		if !c.IsCA {
-			return nil, fmt.Errorf("certificate %q is not a CA certificate", c.Subject.CommonName)
-		}
-		if c.Equal(dcap.IntelSGXRootCA()) {
-			return nil, errors.New("this is Intel's production SGX Root CA, which is always trusted; it is not a simulation root")
-		}
-	}
-	return certs, nil
+	return dcap.SimulationRootPool(roots), nil
 }
