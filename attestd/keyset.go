@@ -12,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/sgxops/sgxops/internal/atomicfile"
 )
 
 // The signing key set (key in use, next key, retired certificates) is
@@ -382,35 +384,6 @@ func storeRotation(ctx context.Context, ks keyStore, cur *SigningKey, rot *keyRo
 	return &k, werr
 }
 
-// writeFileAtomic writes b to path through a synced temporary file and a
-// rename, so a crash leaves either the old or the new content.
-func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
-}
+// writeFileAtomic is the module's one atomic-write helper (a crash leaves
+// either the old or the new content).
+var writeFileAtomic = atomicfile.Write

@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/sgxops/sgxops/collateral"
+	"github.com/sgxops/sgxops/internal/atomicfile"
 )
 
 func newCollateralCmd() *cobra.Command {
@@ -87,7 +87,7 @@ func runCollateralFetch(ctx context.Context, stdout, stderr io.Writer, o *collat
 		}
 		return nil
 	}
-	if err := writeFileAtomic(o.out, b); err != nil {
+	if err := atomicfile.Write(o.out, b, 0o644); err != nil {
 		return withExit(ExitInternal, err)
 	}
 	if s, err := collateral.Summarize(c); err == nil {
@@ -105,35 +105,6 @@ func collateralExitCode(err error) int {
 		return ExitInvalidInput
 	}
 	return ExitCollateral
-}
-
-// writeFileAtomic writes b to path through a temporary file in the same
-// directory, so that a reader never sees half a bundle.
-func writeFileAtomic(path string, b []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := f.Chmod(0o644); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return nil
 }
 
 type collateralShowOptions struct {
