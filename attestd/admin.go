@@ -36,8 +36,8 @@ import (
 // maxAdminBody bounds admin request bodies.
 const maxAdminBody = 64 << 10
 
-// RegisterRequest is the body of POST /admin/v1/releases.
-type RegisterRequest struct {
+// registerRequest is the body of POST /admin/v1/releases.
+type registerRequest struct {
 	App       string `json:"app"`
 	Name      string `json:"name"`
 	MREnclave string `json:"mrenclave,omitempty"`
@@ -55,8 +55,8 @@ type RegisterRequest struct {
 	ImageID     string `json:"image_id,omitempty"`
 }
 
-// TransitionRequest is the optional body of activate, drain and revoke.
-type TransitionRequest struct {
+// transitionRequest is the optional body of activate, drain and revoke.
+type transitionRequest struct {
 	// Grace for activate (demoted release) and drain; empty: the
 	// configured default.
 	Grace string `json:"grace,omitempty"`
@@ -64,8 +64,8 @@ type TransitionRequest struct {
 	Reason string `json:"reason,omitempty"`
 }
 
-// ReleaseList is the body of the list endpoints.
-type ReleaseList struct {
+// releaseList is the body of the list endpoints.
+type releaseList struct {
 	Releases []registry.View `json:"releases"`
 }
 
@@ -120,7 +120,7 @@ func (s *Server) handleListReleases(w http.ResponseWriter, r *http.Request) erro
 	if views == nil {
 		views = []registry.View{}
 	}
-	writeJSON(w, http.StatusOK, ReleaseList{Releases: views})
+	writeJSON(w, http.StatusOK, releaseList{Releases: views})
 	return nil
 }
 
@@ -141,7 +141,7 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var req RegisterRequest
+	var req registerRequest
 	if err := decodeBody(r, &req, false); err != nil {
 		return err
 	}
@@ -171,7 +171,7 @@ func (s *Server) handleTransition(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	var req TransitionRequest
+	var req transitionRequest
 	if err := decodeBody(r, &req, true); err != nil {
 		return err
 	}
@@ -219,7 +219,7 @@ func (s *Server) handleSweep(w http.ResponseWriter, r *http.Request) error {
 	if views == nil {
 		views = []registry.View{}
 	}
-	writeJSON(w, http.StatusOK, ReleaseList{Releases: views})
+	writeJSON(w, http.StatusOK, releaseList{Releases: views})
 	return s.done("sweep", nil)
 }
 
@@ -272,7 +272,7 @@ type SigningKeyRotation struct {
 
 // handleRotateSigningKey puts the published next key in use, publishes a new
 // next key, and keeps the old key's certificate in /certs for
-// RetiredKeyPublishedFor (its private key is gone). Relying parties look keys
+// retiredKeyPublishedFor (its private key is gone). Relying parties look keys
 // up by kid (every MAA client does), and have seen the new key in /certs
 // since the previous rotation or start, so they need no change.
 func (s *Server) handleRotateSigningKey(w http.ResponseWriter, r *http.Request) error {
@@ -320,7 +320,7 @@ func (s *Server) handleRotateSigningKey(w http.ResponseWriter, r *http.Request) 
 		return s.done("rotate-signing-key", rotationError(fmt.Errorf("signing key rotated to %s (now in use), but: %w", next.KeyID(), err)))
 	}
 	writeJSON(w, http.StatusOK, SigningKeyRotation{Kid: next.KeyID(), PreviousKid: cur.KeyID(),
-		PublishedUntil: now.Add(RetiredKeyPublishedFor).UTC(), NextKid: next.NextKeyID()})
+		PublishedUntil: now.Add(retiredKeyPublishedFor).UTC(), NextKid: next.NextKeyID()})
 	return s.done("rotate-signing-key", nil)
 }
 

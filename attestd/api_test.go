@@ -73,7 +73,7 @@ func TestPolicyManagement(t *testing.T) {
 	if !strings.Contains(hdr, `"alg":"RS256"`) {
 		t.Fatalf("policy response token header %s", hdr)
 	}
-	pj, err := DecodePolicyJWS([]byte(c["x-ms-policy"].(string)))
+	pj, err := decodePolicyJWS([]byte(c["x-ms-policy"].(string)))
 	if err != nil || !strings.HasPrefix(pj.Text, "version= 1.0;authorizationrules{=> permit();}") {
 		t.Fatalf("default policy: %v %v", pj, err)
 	}
@@ -150,7 +150,7 @@ func TestPolicyManagement(t *testing.T) {
 		t.Fatalf("certificates:add: %d", r.status)
 	}
 	// Every policy change is in the audit log.
-	var page AuditPage
+	var page auditPage
 	_ = json.Unmarshal(e.do("GET", "/admin/v1/audit", "", nil).body, &page)
 	n := 0
 	for _, en := range page.Entries {

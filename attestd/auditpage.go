@@ -22,9 +22,9 @@ const (
 	auditChunk = 100
 )
 
-// AuditPage is the body of GET /admin/v1/audit: entries with
+// auditPage is the body of GET /admin/v1/audit: entries with
 // after < seq <= min(after+limit, head.seq), in seq order.
-type AuditPage struct {
+type auditPage struct {
 	Head audit.Head `json:"head"`
 	// Next, when set, is the after of the next page (also in the Link
 	// header, rel="next"); absent on the last page.

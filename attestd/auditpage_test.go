@@ -37,10 +37,10 @@ func fillAudit(t testing.TB, st store.Store, n int) {
 func TestAuditPaging(t *testing.T) {
 	e := newTestEnv(t, envOpts{})
 	fillAudit(t, e.st, 2500)
-	page := func(q string) (AuditPage, http.Header) {
+	page := func(q string) (auditPage, http.Header) {
 		t.Helper()
 		resp := mustStatus(t, e.do("GET", "/admin/v1/audit"+q, "", nil), 200)
-		var p AuditPage
+		var p auditPage
 		if err := json.Unmarshal(resp.body, &p); err != nil {
 			t.Fatalf("%s: %v: %s", q, err, resp.body)
 		}
@@ -143,7 +143,7 @@ func TestAuditReadsBoundedMemory(t *testing.T) {
 				return
 			}
 			defer resp.Body.Close()
-			var p AuditPage
+			var p auditPage
 			if err := json.NewDecoder(resp.Body).Decode(&p); err != nil {
 				errs[i] = err
 				return

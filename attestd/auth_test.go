@@ -25,7 +25,7 @@ import (
 
 // adminCalls are one write (needs admin) and one read (needs reader).
 func adminWrite(e *testEnv, bearer, name string) response {
-	return e.do("POST", "/admin/v1/releases", bearer, RegisterRequest{App: "auth", Name: name, MREnclave: mrenclaveHex(identity(name))})
+	return e.do("POST", "/admin/v1/releases", bearer, registerRequest{App: "auth", Name: name, MREnclave: mrenclaveHex(identity(name))})
 }
 
 func wantAuthError(t *testing.T, r response, status int) {
@@ -135,7 +135,7 @@ func TestJWTAuth(t *testing.T) {
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := e.do("POST", "/admin/v1/releases", tt.tok, RegisterRequest{App: "jwt", Name: "r" + string(rune('a'+i)), MREnclave: mrenclaveHex(identity(tt.name))})
+			r := e.do("POST", "/admin/v1/releases", tt.tok, registerRequest{App: "jwt", Name: "r" + string(rune('a'+i)), MREnclave: mrenclaveHex(identity(tt.name))})
 			if tt.status == 201 {
 				mustStatus(t, r, 201)
 				return
@@ -144,7 +144,7 @@ func TestJWTAuth(t *testing.T) {
 		})
 	}
 	// The actor recorded in the audit log is the JWT subject.
-	var page AuditPage
+	var page auditPage
 	if err := json.Unmarshal(e.do("GET", "/admin/v1/audit", "", nil).body, &page); err != nil {
 		t.Fatal(err)
 	}

@@ -172,7 +172,7 @@ func TestKill9DuringAdminWrites(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var list ReleaseList
+	var list releaseList
 	get("/admin/v1/releases", &list)
 	state := map[string]string{}
 	for _, v := range list.Releases {

@@ -268,7 +268,7 @@ func mustStatus(t testing.TB, r response, want int) response {
 // release registers app/name for id and, unless candidate, activates it.
 func (e *testEnv) release(app, name string, id sim.Identity, candidate bool) {
 	e.t.Helper()
-	mustStatus(e.t, e.do("POST", "/admin/v1/releases", adminToken, RegisterRequest{App: app, Name: name, MREnclave: mrenclaveHex(id)}), http.StatusCreated)
+	mustStatus(e.t, e.do("POST", "/admin/v1/releases", adminToken, registerRequest{App: app, Name: name, MREnclave: mrenclaveHex(id)}), http.StatusCreated)
 	if !candidate {
 		mustStatus(e.t, e.do("POST", fmt.Sprintf("/admin/v1/releases/%s/%s/activate", app, name), adminToken, nil), http.StatusOK)
 	}

@@ -100,9 +100,9 @@ func LoadOrCreateSigningKey(dir, issuer string, now time.Time) (*SigningKey, err
 	return loadKeySet(context.Background(), fileKeyStore{dir: dir}, issuer, now)
 }
 
-// RotateSigningKey rotates the key set kept in the files of dir (see
+// rotateSigningKey rotates the key set kept in the files of dir (see
 // rotateKeySet).
-func RotateSigningKey(dir string, cur *SigningKey, now time.Time) (*SigningKey, error) {
+func rotateSigningKey(dir string, cur *SigningKey, now time.Time) (*SigningKey, error) {
 	return rotateKeySet(context.Background(), fileKeyStore{dir: dir}, cur, now)
 }
 
@@ -270,7 +270,7 @@ func parseRetiredCerts(where string, b []byte, now time.Time) ([]retiredCert, er
 		if _, ok := c.PublicKey.(*rsa.PublicKey); !ok {
 			return nil, fmt.Errorf("attestd: %s: block %d: not an RSA certificate", where, n)
 		}
-		if now.Before(at.Add(RetiredKeyPublishedFor)) {
+		if now.Before(at.Add(retiredKeyPublishedFor)) {
 			out = append(out, retiredCert{cert: c, retiredAt: at})
 		}
 	}
@@ -282,7 +282,7 @@ func parseRetiredCerts(where string, b []byte, now time.Time) ([]retiredCert, er
 
 // rotateKeySet puts the next key (published in /certs since the last start
 // or rotation) in use in place of cur, makes and publishes a new next key,
-// and keeps cur's certificate in /certs for RetiredKeyPublishedFor:
+// and keeps cur's certificate in /certs for retiredKeyPublishedFor:
 // prepareRotation, then storeRotation. It writes no audit entry; the admin
 // API's rotation does (rotateAudited).
 func rotateKeySet(ctx context.Context, ks keyStore, cur *SigningKey, now time.Time) (*SigningKey, error) {
@@ -306,7 +306,7 @@ type keyRotation struct {
 func prepareRotation(cur *SigningKey, now time.Time) (*keyRotation, error) {
 	retired := []retiredCert{{cert: cur.cert, retiredAt: now}}
 	for _, r := range cur.retired {
-		if now.Before(r.retiredAt.Add(RetiredKeyPublishedFor)) && !bytes.Equal(r.cert.Raw, cur.cert.Raw) {
+		if now.Before(r.retiredAt.Add(retiredKeyPublishedFor)) && !bytes.Equal(r.cert.Raw, cur.cert.Raw) {
 			retired = append(retired, r)
 		}
 	}

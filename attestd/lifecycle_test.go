@@ -42,7 +42,7 @@ func TestReleaseLifecycleThroughAttestation(t *testing.T) {
 	}
 
 	// Promote green: blue drains (still accepted), green active.
-	r := mustStatus(t, e.do("POST", "/admin/v1/releases/shop/green/activate", adminToken, TransitionRequest{Grace: "1h"}), 200)
+	r := mustStatus(t, e.do("POST", "/admin/v1/releases/shop/green/activate", adminToken, transitionRequest{Grace: "1h"}), 200)
 	if r.json(t)["state"] != "active" {
 		t.Fatalf("activate: %s", r.body)
 	}
@@ -61,7 +61,7 @@ func TestReleaseLifecycleThroughAttestation(t *testing.T) {
 	if r := e.do("POST", "/admin/v1/releases/shop/green/revoke", adminToken, nil); r.status != 400 {
 		t.Fatalf("revoke without a reason: %d", r.status)
 	}
-	mustStatus(t, e.do("POST", "/admin/v1/releases/shop/green/revoke", adminToken, TransitionRequest{Reason: "CVE-2026-0001 in the enclave"}), 200)
+	mustStatus(t, e.do("POST", "/admin/v1/releases/shop/green/revoke", adminToken, transitionRequest{Reason: "CVE-2026-0001 in the enclave"}), 200)
 	if ok, why := accepted(qg, ""); ok || !strings.Contains(why, "CVE-2026-0001") {
 		t.Fatalf("revoked green: %v %s", ok, why)
 	}
@@ -72,18 +72,18 @@ func TestReleaseLifecycleThroughAttestation(t *testing.T) {
 	if r := e.do("POST", "/admin/v1/releases/shop/nope/retire", adminToken, nil); r.status != 404 {
 		t.Fatalf("unknown release: %d", r.status)
 	}
-	if r := e.do("POST", "/admin/v1/releases", adminToken, RegisterRequest{App: "shop", Name: "blue", MREnclave: mrenclaveHex(identity("x"))}); r.status != http.StatusConflict {
+	if r := e.do("POST", "/admin/v1/releases", adminToken, registerRequest{App: "shop", Name: "blue", MREnclave: mrenclaveHex(identity("x"))}); r.status != http.StatusConflict {
 		t.Fatalf("duplicate name: %d %s", r.status, r.body)
 	}
-	if r := e.do("POST", "/admin/v1/releases", adminToken, RegisterRequest{App: "shop", Name: "v3", MREnclave: "zz"}); r.status != 400 || !strings.Contains(string(r.body), "mrenclave") {
+	if r := e.do("POST", "/admin/v1/releases", adminToken, registerRequest{App: "shop", Name: "v3", MREnclave: "zz"}); r.status != 400 || !strings.Contains(string(r.body), "mrenclave") {
 		t.Fatalf("bad measurement: %d %s", r.status, r.body)
 	}
-	if r := e.do("POST", "/admin/v1/releases/shop/blue/drain", adminToken, TransitionRequest{Grace: "-1h"}); r.status != 400 {
+	if r := e.do("POST", "/admin/v1/releases/shop/blue/drain", adminToken, transitionRequest{Grace: "-1h"}); r.status != 400 {
 		t.Fatalf("negative grace: %d", r.status)
 	}
 
 	// List, show, and the verified audit log.
-	var list ReleaseList
+	var list releaseList
 	_ = json.Unmarshal(mustStatus(t, e.do("GET", "/admin/v1/releases/shop", readerToken, nil), 200).body, &list)
 	if len(list.Releases) != 2 {
 		t.Fatalf("list: %+v", list)
@@ -92,7 +92,7 @@ func TestReleaseLifecycleThroughAttestation(t *testing.T) {
 	if show["state"] != "revoked" || show["revoked_reason"] != "CVE-2026-0001 in the enclave" {
 		t.Fatalf("show: %v", show)
 	}
-	var page AuditPage
+	var page auditPage
 	_ = json.Unmarshal(e.do("GET", "/admin/v1/audit?after=1&limit=3", "", nil).body, &page)
 	if len(page.Entries) != 3 || page.Entries[0].Seq != 2 || page.Head.Seq < 7 {
 		t.Fatalf("audit page: %+v", page)
@@ -109,13 +109,13 @@ func TestDrainExpiryAndSweep(t *testing.T) {
 	a, b := identity("a"), identity("b")
 	e.release("svc", "a", a, false)
 	e.release("svc", "b", b, true)
-	mustStatus(t, e.do("POST", "/admin/v1/releases/svc/b/activate", adminToken, TransitionRequest{Grace: "0s"}), 200)
+	mustStatus(t, e.do("POST", "/admin/v1/releases/svc/b/activate", adminToken, transitionRequest{Grace: "0s"}), 200)
 	if r := e.attest(e.quote(a, nil), nil, ""); r.status != 400 || !strings.Contains(string(r.body), "drain_expired") {
 		t.Fatalf("drained with zero grace: %d %s", r.status, r.body)
 	}
 	time.Sleep(10 * time.Millisecond)
 	r := mustStatus(t, e.do("POST", "/admin/v1/sweep", adminToken, nil), 200)
-	var list ReleaseList
+	var list releaseList
 	_ = json.Unmarshal(r.body, &list)
 	if len(list.Releases) != 1 || list.Releases[0].Name != "a" || list.Releases[0].State != "retired" {
 		t.Fatalf("sweep: %s", r.body)

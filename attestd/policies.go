@@ -102,12 +102,12 @@ func (s *Server) getPolicy(w http.ResponseWriter, r *http.Request, typ string) e
 // readPolicyJWS reads and authorizes a policy-management JWS: signed by a
 // policy-management certificate (configured or added), or unsigned only when
 // Policy.AllowUnsigned (AAD mode) is set.
-func (s *Server) readPolicyJWS(r *http.Request) (*PolicyJWS, error) {
+func (s *Server) readPolicyJWS(r *http.Request) (*policyJWS, error) {
 	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, MaxRequestBytes))
 	if err != nil {
 		return nil, badRequest("reading the request body: %v", err)
 	}
-	pj, err := DecodePolicyJWS(body)
+	pj, err := decodePolicyJWS(body)
 	if err != nil {
 		return nil, err
 	}

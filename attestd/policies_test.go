@@ -23,7 +23,7 @@ func TestResetNeedsResetJWS(t *testing.T) {
 	r := mustStatus(t, e.do("GET", "/policies/SgxEnclave", readerToken, nil), 200)
 	_, c := tokenParts(t, r.json(t)["token"].(string))
 	stored, _ := c["x-ms-policy"].(string)
-	if pj, err := DecodePolicyJWS([]byte(stored)); err != nil || pj.Signer == nil {
+	if pj, err := decodePolicyJWS([]byte(stored)); err != nil || pj.Signer == nil {
 		t.Fatalf("stored policy is not the signed JWS: %v", err)
 	}
 	if r := e.do("POST", "/policies/SgxEnclave:reset", adminToken, stored); r.status == http.StatusOK {

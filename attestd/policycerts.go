@@ -124,7 +124,7 @@ func (s *Server) handleCertificateOps(w http.ResponseWriter, r *http.Request) er
 	if err != nil {
 		return badRequest("reading the request body: %v", err)
 	}
-	pj, err := DecodePolicyJWS(body)
+	pj, err := decodePolicyJWS(body)
 	if err != nil {
 		return err
 	}

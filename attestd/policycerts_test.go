@@ -111,7 +111,7 @@ func TestPolicyCertificateManagement(t *testing.T) {
 	}
 
 	// Both changes are in the audit log, with the thumbprint.
-	var page AuditPage
+	var page auditPage
 	_ = json.Unmarshal(e.do("GET", "/admin/v1/audit", "", nil).body, &page)
 	var got []audit.Action
 	for _, en := range page.Entries {

@@ -15,9 +15,9 @@ import (
 	"unicode/utf8"
 )
 
-// PolicyJWS is a decoded policy-management body (MAA StoredAttestationPolicy):
+// policyJWS is a decoded policy-management body (MAA StoredAttestationPolicy):
 // the JWS that PUT /policies/{type} and POST /policies/{type}:reset carry.
-type PolicyJWS struct {
+type policyJWS struct {
 	// Compact is the JWS as received after trimming and JSON-unquoting; the
 	// x-ms-policy-token-hash is over these bytes.
 	Compact string
@@ -82,12 +82,12 @@ type jwsHeader struct {
 	Crit []string `json:"crit"`
 }
 
-// DecodePolicyJWS parses a policy body: a compact JWS, raw or as a JSON
+// decodePolicyJWS parses a policy body: a compact JWS, raw or as a JSON
 // string literal, surrounding whitespace ignored. A signed JWS must carry its
 // certificate in x5c (or jwk.x5c) and verify with that certificate's key;
 // whether the certificate is trusted is the caller's decision. An unsigned
 // one ({"alg":"none"}) must have an empty signature. Errors are 400s.
-func DecodePolicyJWS(body []byte) (*PolicyJWS, error) {
+func decodePolicyJWS(body []byte) (*policyJWS, error) {
 	if len(body) > MaxRequestBytes {
 		return nil, badRequest("policy body exceeds %d bytes", MaxRequestBytes)
 	}
@@ -113,7 +113,7 @@ func DecodePolicyJWS(body []byte) (*PolicyJWS, error) {
 	if len(h.Crit) > 0 {
 		return nil, badRequest("policy JWS header has unsupported crit parameters %q", h.Crit)
 	}
-	out := &PolicyJWS{Compact: s, Alg: h.Alg}
+	out := &policyJWS{Compact: s, Alg: h.Alg}
 	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
 	if err != nil {
 		return nil, badRequest("policy JWS payload is not unpadded base64url: %v", err)
@@ -180,11 +180,11 @@ func decodePolicyText(v string) string {
 	return v
 }
 
-// UnsignedPolicyJWS returns the unsigned StoredAttestationPolicy JWS of a
+// unsignedPolicyJWS returns the unsigned StoredAttestationPolicy JWS of a
 // policy text, as MAA returns for the default policy: {"alg":"none"} and
 // {"AttestationPolicy": base64url(text)} with an empty signature. It is a
 // policy document, not a token.
-func UnsignedPolicyJWS(text string) string {
+func unsignedPolicyJWS(text string) string {
 	payload, _ := json.Marshal(map[string]string{"AttestationPolicy": base64.RawURLEncoding.EncodeToString([]byte(text))})
 	return base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none"}`)) + "." + base64.RawURLEncoding.EncodeToString(payload) + "."
 }
@@ -199,7 +199,7 @@ func policySignerJWK(c *x509.Certificate) map[string]any {
 }
 
 // String describes the JWS for audit details.
-func (p *PolicyJWS) String() string {
+func (p *policyJWS) String() string {
 	if p.Signer != nil {
 		return fmt.Sprintf("%s signed by %q", p.Alg, p.Signer.Subject.String())
 	}

@@ -21,7 +21,7 @@ const (
 func TestDecodePolicyJWSRecorded(t *testing.T) {
 	quoted, _ := json.Marshal(recordedPolicyJWS)
 	for _, body := range []string{recordedPolicyJWS, "  " + recordedPolicyJWS + "\n", string(quoted)} {
-		p, err := DecodePolicyJWS([]byte(body))
+		p, err := decodePolicyJWS([]byte(body))
 		if err != nil {
 			t.Fatalf("%q: %v", body, err)
 		}
@@ -32,7 +32,7 @@ func TestDecodePolicyJWSRecorded(t *testing.T) {
 			t.Fatalf("token hash %s, want %s (hash over the JWS as received)", got, recordedTokenHash)
 		}
 	}
-	p, err := DecodePolicyJWS([]byte(resetBody))
+	p, err := decodePolicyJWS([]byte(resetBody))
 	if err != nil || p.HasPolicy || p.Alg != "none" {
 		t.Fatalf("reset body: %+v %v", p, err)
 	}
@@ -67,7 +67,7 @@ func TestDecodePolicyJWSSigned(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := DecodePolicyJWS([]byte(tt.body))
+			p, err := decodePolicyJWS([]byte(tt.body))
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)
@@ -87,11 +87,11 @@ func TestDecodePolicyJWSSigned(t *testing.T) {
 func TestPolicyTextForms(t *testing.T) {
 	// Preview clients put plain text in AttestationPolicy.
 	plain, _ := json.Marshal(map[string]string{"AttestationPolicy": recordedPolicyText})
-	p, err := DecodePolicyJWS([]byte(signCompact(t, map[string]any{"alg": "none"}, plain, nil)))
+	p, err := decodePolicyJWS([]byte(signCompact(t, map[string]any{"alg": "none"}, plain, nil)))
 	if err != nil || p.Text != recordedPolicyText {
 		t.Fatalf("plain text form: %+v %v", p, err)
 	}
-	d, err := DecodePolicyJWS([]byte(UnsignedPolicyJWS(policy.DefaultSGXPolicy)))
+	d, err := decodePolicyJWS([]byte(unsignedPolicyJWS(policy.DefaultSGXPolicy)))
 	if err != nil || d.Text != policy.DefaultSGXPolicy {
 		t.Fatalf("default policy JWS does not round-trip: %v", err)
 	}
@@ -106,7 +106,7 @@ func FuzzDecodePolicyJWS(f *testing.F) {
 	f.Add([]byte(`"` + recordedPolicyJWS + `"`))
 	f.Add([]byte(signedPolicyJWS(f, recordedPolicyText, testRSAKey(f, 1), selfSigned(f, testRSAKey(f, 1), "fuzz"))))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		p, err := DecodePolicyJWS(body)
+		p, err := decodePolicyJWS(body)
 		if err != nil {
 			var ae *APIError
 			if !errors.As(err, &ae) || ae.Status != 400 {

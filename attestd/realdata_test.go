@@ -41,7 +41,7 @@ func TestRealIntelQuoteClaims(t *testing.T) {
 		opts: func(o *Options) { o.Verifier, o.Now, o.SimulationTrusted = real, clock, false },
 	})
 	b := parsed.SGXBody
-	mustStatus(t, e.do("POST", "/admin/v1/releases", adminToken, RegisterRequest{App: "phala", Name: "v1", MREnclave: hex.EncodeToString(b.MREnclave[:])}), 201)
+	mustStatus(t, e.do("POST", "/admin/v1/releases", adminToken, registerRequest{App: "phala", Name: "v1", MREnclave: hex.EncodeToString(b.MREnclave[:])}), 201)
 	mustStatus(t, e.do("POST", "/admin/v1/releases/phala/v1/activate", adminToken, nil), 200)
 
 	tok := e.attest(q, nil, "").token(t)

@@ -40,7 +40,7 @@ func jwksKids(t *testing.T, body []byte) []string {
 // TestRotateSigningKeyFiles: /certs publishes the key in use, the next key
 // and rotated-out certificates; a rotation puts the published next key in
 // use; a restart loads the same state; a rotated-out certificate (never its
-// key) is dropped after RetiredKeyPublishedFor; crashes between the steps
+// key) is dropped after retiredKeyPublishedFor; crashes between the steps
 // are repaired.
 func TestRotateSigningKeyFiles(t *testing.T) {
 	dir := t.TempDir()
@@ -53,7 +53,7 @@ func TestRotateSigningKeyFiles(t *testing.T) {
 	if n1 == "" || n1 == k1.KeyID() || !slices.Equal(jwksKids(t, k1.JWKS()), []string{k1.KeyID(), n1}) {
 		t.Fatalf("first start: kid %s next %s, /certs %v", k1.KeyID(), n1, jwksKids(t, k1.JWKS()))
 	}
-	k2, err := RotateSigningKey(dir, k1, now.Add(time.Minute))
+	k2, err := rotateSigningKey(dir, k1, now.Add(time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func TestRotateSigningKeyFiles(t *testing.T) {
 		t.Fatalf("retired file: %v\n%s", err, retired)
 	}
 	// After the longest token lifetime the old certificate is gone.
-	k4, err := LoadOrCreateSigningKey(dir, "https://a.example", now.Add(time.Minute+RetiredKeyPublishedFor))
+	k4, err := LoadOrCreateSigningKey(dir, "https://a.example", now.Add(time.Minute+retiredKeyPublishedFor))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +207,7 @@ func TestRotateSigningKeyAPI(t *testing.T) {
 			t.Errorf("token from %s rotation: %v", name, err)
 		}
 	}
-	var page AuditPage
+	var page auditPage
 	_ = json.Unmarshal(e.do("GET", "/admin/v1/audit", "", nil).body, &page)
 	last := page.Entries[len(page.Entries)-1]
 	if last.Action != audit.ActionSigningKeyRotate || last.Details["kid"] != rot2.Kid || last.Details["previous_kid"] != rot.Kid || last.Actor != "token:admin" {
@@ -246,7 +246,7 @@ func TestRotateSigningKeyFileFailures(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		kid, _ := KeyIDFor(&k.PublicKey)
+		kid, _ := keyIDFor(&k.PublicKey)
 		return kid
 	}
 
@@ -272,7 +272,7 @@ func TestRotateSigningKeyFileFailures(t *testing.T) {
 			t.Fatalf("HTTP %d, kid in use %s (was %s), on disk %s: %s", r.status, now, old, diskKid(t, e.cfg.DataDir), r.body)
 		}
 		// The rotation is recorded, and the new key's tokens verify.
-		var page AuditPage
+		var page auditPage
 		_ = json.Unmarshal(e.do("GET", "/admin/v1/audit", "", nil).body, &page)
 		if last := page.Entries[len(page.Entries)-1]; last.Action != audit.ActionSigningKeyRotate || last.Details["kid"] != now {
 			t.Fatalf("audit entry %+v", last)

@@ -27,7 +27,7 @@ const (
 	SigningCertFile = "signing-cert.pem" // self-signed certificate, Subject = Issuer = CN=<issuer>
 	// RetiredSigningCertsFile holds the certificates of rotated-out keys
 	// (not the keys), each with a "Retired-At" PEM header. They stay in
-	// /certs for RetiredKeyPublishedFor, so that tokens they signed still
+	// /certs for retiredKeyPublishedFor, so that tokens they signed still
 	// verify until they expire.
 	RetiredSigningCertsFile = "retired-signing-certs.pem"
 	// NextSigningKeyFile and NextSigningCertFile are the key the next
@@ -37,10 +37,10 @@ const (
 	NextSigningCertFile = "next-signing-cert.pem"
 )
 
-// RetiredKeyPublishedFor is how long a rotated-out key stays in /certs: the
+// retiredKeyPublishedFor is how long a rotated-out key stays in /certs: the
 // lifetime of the longest token it can have signed, plus an hour for clock
 // skew and caches.
-const RetiredKeyPublishedFor = attestTokenLifetime + time.Hour
+const retiredKeyPublishedFor = attestTokenLifetime + time.Hour
 
 // retiredCert is a rotated-out signing certificate.
 type retiredCert struct {
@@ -83,10 +83,10 @@ type keyPair struct {
 	cert *x509.Certificate
 }
 
-// KeyIDFor returns the kid of a public key: standard base64 of SHA-256 of
+// keyIDFor returns the kid of a public key: standard base64 of SHA-256 of
 // its SubjectPublicKeyInfo (44 characters, like MAA's kids). It is stable
 // across certificate renewals.
-func KeyIDFor(pub *rsa.PublicKey) (string, error) {
+func keyIDFor(pub *rsa.PublicKey) (string, error) {
 	der, err := x509.MarshalPKIXPublicKey(pub)
 	if err != nil {
 		return "", err
@@ -109,7 +109,7 @@ func NewSigningKey(key *rsa.PrivateKey, issuer string, now time.Time) (*SigningK
 }
 
 func newSigningKey(key *rsa.PrivateKey, c *x509.Certificate, issuer string, next *keyPair, retired ...retiredCert) (*SigningKey, error) {
-	kid, err := KeyIDFor(&key.PublicKey)
+	kid, err := keyIDFor(&key.PublicKey)
 	if err != nil {
 		return nil, fmt.Errorf("attestd: signing key: %w", err)
 	}
@@ -156,7 +156,7 @@ func (k *SigningKey) NextKeyID() string {
 	if k.next == nil {
 		return ""
 	}
-	kid, _ := KeyIDFor(&k.next.key.PublicKey)
+	kid, _ := keyIDFor(&k.next.key.PublicKey)
 	return kid
 }
 
@@ -164,7 +164,7 @@ func (k *SigningKey) NextKeyID() string {
 func (k *SigningKey) RetiredKeyIDs() []string {
 	var out []string
 	for _, r := range k.retired {
-		if kid, err := KeyIDFor(r.cert.PublicKey.(*rsa.PublicKey)); err == nil {
+		if kid, err := keyIDFor(r.cert.PublicKey.(*rsa.PublicKey)); err == nil {
 			out = append(out, kid)
 		}
 	}
@@ -222,7 +222,7 @@ func renderJWKS(certs []*x509.Certificate) ([]byte, error) {
 		if !ok {
 			return nil, fmt.Errorf("attestd: JWK: %T is not an RSA key", c.PublicKey)
 		}
-		kid, err := KeyIDFor(pub)
+		kid, err := keyIDFor(pub)
 		if err != nil {
 			return nil, err
 		}

@@ -121,7 +121,7 @@ func compilePolicy(text, jws string) (*compiledPolicy, error) {
 	}
 	cp := &compiledPolicy{text: text, jws: jws, hash: policy.PolicyHash(text), parsed: p}
 	if jws != "" {
-		if pj, err := DecodePolicyJWS([]byte(jws)); err == nil && pj.Signer != nil {
+		if pj, err := decodePolicyJWS([]byte(jws)); err == nil && pj.Signer != nil {
 			cp.signer = policySignerJWK(pj.Signer)
 		}
 	}
@@ -144,7 +144,7 @@ type policyEntry struct {
 }
 
 func newPolicyCache(reg *registry.Registry, now func() time.Time) (*policyCache, error) {
-	d, err := compilePolicy(policy.DefaultSGXPolicy, UnsignedPolicyJWS(policy.DefaultSGXPolicy))
+	d, err := compilePolicy(policy.DefaultSGXPolicy, unsignedPolicyJWS(policy.DefaultSGXPolicy))
 	if err != nil {
 		return nil, err
 	}
