@@ -640,6 +640,12 @@ func (e *env) checkRevision(t *testing.T, c client.Client, adm *admin, rev, node
 			t.Fatalf("build pod %s requests no EPC", p.Name)
 		}
 	}
+	// The revision was tested in the cluster before it was promoted: its test Job (sgxops probe through the
+	// revision's own Service) exists and succeeded.
+	var tj batchv1.Job
+	if err := c.Get(ctx, types.NamespacedName{Namespace: appNS, Name: appName + "-" + rev + "-test"}, &tj); err != nil || tj.Status.Succeeded < 1 {
+		t.Fatalf("promoted revision %s has no successful test Job (%v, succeeded=%d)", rev, err, tj.Status.Succeeded)
+	}
 	r, err := adm.get(rev)
 	if err != nil {
 		t.Fatal(err)
