@@ -176,34 +176,13 @@ func (s *Server) attest(ctx context.Context, kind EvidenceKind, body []byte, que
 
 	t = time.Now()
 	ev := evidenceOf(ver.Verdict)
-	ts, err := s.trust.get(ctx)
+	res, err := s.appraise(ctx, ev, areq, &out)
 	if err != nil {
-		out.result = resultError
-		return "", out, fmt.Errorf("loading the trust set: %w", err)
+		return "", out, err
 	}
-	areq.Now = s.now()
-	res, err := policy.Appraise(ev, ts, areq)
-	if res != nil && res.Release != "" {
-		out.app, out.release, out.state = res.App, res.Release, string(res.ReleaseState)
-	}
+	pol, err := s.policyFor(ctx, req, kind, &out)
 	if err != nil {
-		out.result = resultRejected
-		var re *policy.RejectError
-		if errors.As(err, &re) {
-			return "", out, apiErrorf(http.StatusBadRequest, CodePolicyEvaluation, "reference values: %s", trimPrefix(re.Error()))
-		}
-		return "", out, fmt.Errorf("appraisal: %w", err)
-	}
-
-	var pol *compiledPolicy
-	if req.HasDraft {
-		if pol, err = compilePolicy(req.DraftPolicy, ""); err != nil {
-			out.result = resultInvalidRequest
-			return "", out, apiErrorf(http.StatusBadRequest, CodeInvalidPolicy, "draftPolicyForAttestation: %s", trimPrefix(err.Error()))
-		}
-	} else if pol, err = s.policies.get(ctx, kind.String()); err != nil {
-		out.result = resultError
-		return "", out, fmt.Errorf("loading the %s policy: %w", kind, err)
+		return "", out, err
 	}
 	incoming := incomingClaims(body0, ev, res, req.RuntimeData, pol.hash)
 	oc, err := pol.parsed.Evaluate(incoming)
@@ -309,6 +288,50 @@ func checkBindings(req *AttestRequest, b *sgx.ReportBody) error {
 // verifyError maps a Verifier error to the client's answer: collateral that
 // cannot be had now is 503 (clients retry), everything else about the quote
 // is 400 InvalidQuote with dcap's reason.
+// appraise appraises ev against the trust set (reference values: releases,
+// TCB statuses, debug) and records the matched release in out. Shared by
+// the SGX and the confidential-VM paths.
+func (s *Server) appraise(ctx context.Context, ev policy.Evidence, areq policy.Request, out *attestOutcome) (*policy.Result, error) {
+	ts, err := s.trust.get(ctx)
+	if err != nil {
+		out.result = resultError
+		return nil, fmt.Errorf("loading the trust set: %w", err)
+	}
+	areq.Now = s.now()
+	res, err := policy.Appraise(ev, ts, areq)
+	if res != nil && res.Release != "" {
+		out.app, out.release, out.state = res.App, res.Release, string(res.ReleaseState)
+	}
+	if err != nil {
+		out.result = resultRejected
+		var re *policy.RejectError
+		if errors.As(err, &re) {
+			return nil, apiErrorf(http.StatusBadRequest, CodePolicyEvaluation, "reference values: %s", trimPrefix(re.Error()))
+		}
+		return nil, fmt.Errorf("appraisal: %w", err)
+	}
+	return res, nil
+}
+
+// policyFor is the attestation policy of a request: its draft policy, or the
+// one stored for kind.
+func (s *Server) policyFor(ctx context.Context, req *AttestRequest, kind EvidenceKind, out *attestOutcome) (*compiledPolicy, error) {
+	if req.HasDraft {
+		pol, err := compilePolicy(req.DraftPolicy, "")
+		if err != nil {
+			out.result = resultInvalidRequest
+			return nil, apiErrorf(http.StatusBadRequest, CodeInvalidPolicy, "draftPolicyForAttestation: %s", trimPrefix(err.Error()))
+		}
+		return pol, nil
+	}
+	pol, err := s.policies.get(ctx, kind.String())
+	if err != nil {
+		out.result = resultError
+		return nil, fmt.Errorf("loading the %s policy: %w", kind, err)
+	}
+	return pol, nil
+}
+
 func (s *Server) verifyError(err error, out *attestOutcome) error {
 	var ce *CollateralError
 	var qe *QuoteError

@@ -63,33 +63,13 @@ func (s *Server) attestCVM(ctx context.Context, kind EvidenceKind, body []byte, 
 	}
 
 	t = time.Now()
-	ts, err := s.trust.get(ctx)
+	res, err := s.appraise(ctx, cv.ev, areq, &out)
 	if err != nil {
-		out.result = resultError
-		return "", out, fmt.Errorf("loading the trust set: %w", err)
+		return "", out, err
 	}
-	areq.Now = s.now()
-	res, err := policy.Appraise(cv.ev, ts, areq)
-	if res != nil && res.Release != "" {
-		out.app, out.release, out.state = res.App, res.Release, string(res.ReleaseState)
-	}
+	pol, err := s.policyFor(ctx, req, kind, &out)
 	if err != nil {
-		out.result = resultRejected
-		var re *policy.RejectError
-		if errors.As(err, &re) {
-			return "", out, apiErrorf(http.StatusBadRequest, CodePolicyEvaluation, "reference values: %s", trimPrefix(re.Error()))
-		}
-		return "", out, fmt.Errorf("appraisal: %w", err)
-	}
-	var pol *compiledPolicy
-	if req.HasDraft {
-		if pol, err = compilePolicy(req.DraftPolicy, ""); err != nil {
-			out.result = resultInvalidRequest
-			return "", out, apiErrorf(http.StatusBadRequest, CodeInvalidPolicy, "draftPolicyForAttestation: %s", trimPrefix(err.Error()))
-		}
-	} else if pol, err = s.policies.get(ctx, kind.String()); err != nil {
-		out.result = resultError
-		return "", out, fmt.Errorf("loading the %s policy: %w", kind, err)
+		return "", out, err
 	}
 	oc, err := pol.parsed.Evaluate(cvmIncoming(cv, res, req.RuntimeData, pol.hash))
 	if err != nil {
