@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/sgxops/sgxops/attestd/config"
 	"github.com/sgxops/sgxops/audit"
 	"github.com/sgxops/sgxops/registry"
 	"github.com/sgxops/sgxops/release"
@@ -104,7 +105,7 @@ func (s *Server) done(op string, err error) error {
 }
 
 func (s *Server) handleListReleases(w http.ResponseWriter, r *http.Request) error {
-	if _, err := s.admin(r, "list", RoleReader); err != nil {
+	if _, err := s.admin(r, "list", config.RoleReader); err != nil {
 		return err
 	}
 	app := r.PathValue("app")
@@ -125,7 +126,7 @@ func (s *Server) handleListReleases(w http.ResponseWriter, r *http.Request) erro
 }
 
 func (s *Server) handleGetRelease(w http.ResponseWriter, r *http.Request) error {
-	if _, err := s.admin(r, "show", RoleReader); err != nil {
+	if _, err := s.admin(r, "show", config.RoleReader); err != nil {
 		return err
 	}
 	v, err := s.reg.Get(r.Context(), r.PathValue("app"), r.PathValue("name"))
@@ -137,7 +138,7 @@ func (s *Server) handleGetRelease(w http.ResponseWriter, r *http.Request) error 
 }
 
 func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) error {
-	p, err := s.admin(r, "register", RoleAdmin)
+	p, err := s.admin(r, "register", config.RoleAdmin)
 	if err != nil {
 		return err
 	}
@@ -167,7 +168,7 @@ func (s *Server) handleTransition(w http.ResponseWriter, r *http.Request) error 
 	default:
 		return apiErrorf(http.StatusNotFound, CodeNotFound, "unknown release operation %q (activate, drain, retire, revoke)", op)
 	}
-	p, err := s.admin(r, op, RoleAdmin)
+	p, err := s.admin(r, op, config.RoleAdmin)
 	if err != nil {
 		return err
 	}
@@ -207,7 +208,7 @@ func (s *Server) handleTransition(w http.ResponseWriter, r *http.Request) error 
 }
 
 func (s *Server) handleSweep(w http.ResponseWriter, r *http.Request) error {
-	p, err := s.admin(r, "sweep", RoleAdmin)
+	p, err := s.admin(r, "sweep", config.RoleAdmin)
 	if err != nil {
 		return err
 	}
@@ -276,7 +277,7 @@ type SigningKeyRotation struct {
 // up by kid (every MAA client does), and have seen the new key in /certs
 // since the previous rotation or start, so they need no change.
 func (s *Server) handleRotateSigningKey(w http.ResponseWriter, r *http.Request) error {
-	p, err := s.admin(r, "rotate-signing-key", RoleAdmin)
+	p, err := s.admin(r, "rotate-signing-key", config.RoleAdmin)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/sgxops/sgxops/attestd/config"
 )
 
 func TestDiscoveryEndpoints(t *testing.T) {
@@ -61,7 +63,7 @@ func TestPolicyManagement(t *testing.T) {
 	dir := t.TempDir()
 	signer := selfSigned(t, signerKey, "policy signer")
 	certFile := writePEMCert(t, dir, "signer.pem", signer)
-	e := newTestEnv(t, envOpts{cfg: func(c *Config) { c.Policy.SigningCerts = []string{certFile} }})
+	e := newTestEnv(t, envOpts{cfg: func(c *config.Config) { c.Policy.SigningCerts = []string{certFile} }})
 	id := identity("pol")
 	e.release("pol", "v1", id, false)
 	q := e.quote(id, nil)
@@ -164,7 +166,7 @@ func TestPolicyManagement(t *testing.T) {
 }
 
 func TestUnsignedPoliciesInAADMode(t *testing.T) {
-	e := newTestEnv(t, envOpts{cfg: func(c *Config) { c.Policy.AllowUnsigned = true }})
+	e := newTestEnv(t, envOpts{cfg: func(c *config.Config) { c.Policy.AllowUnsigned = true }})
 	r := mustStatus(t, e.do("PUT", "/policies/SgxEnclave", adminToken, recordedPolicyJWS), 200)
 	if _, c := tokenParts(t, r.json(t)["token"].(string)); c["x-ms-policy-token-hash"] != recordedTokenHash {
 		t.Fatalf("token hash %v, want the recorded MAA value", c["x-ms-policy-token-hash"])

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sgxops/sgxops/attestd/config"
 	"github.com/sgxops/sgxops/maaclient"
 	"github.com/sgxops/sgxops/policy"
 	"github.com/sgxops/sgxops/sgx"
@@ -144,8 +145,8 @@ func TestAttestOpenEnclaveAndVariants(t *testing.T) {
 }
 
 func TestAttestRejections(t *testing.T) {
-	e := newTestEnv(t, envOpts{cfg: func(c *Config) {
-		c.Appraisal.Apps = map[string]AppRules{"dbg": {AllowDebug: true}}
+	e := newTestEnv(t, envOpts{cfg: func(c *config.Config) {
+		c.Appraisal.Apps = map[string]config.AppRules{"dbg": {AllowDebug: true}}
 	}})
 	id := identity("web")
 	e.release("web", "v1", id, false)
@@ -212,8 +213,8 @@ func TestAttestRejections(t *testing.T) {
 }
 
 func TestTCBStatusAllowList(t *testing.T) {
-	e := newTestEnv(t, envOpts{plat: sim.Config{TCBStatus: sim.OutOfDate}, cfg: func(c *Config) {
-		c.Appraisal.Apps = map[string]AppRules{"lenient": {AcceptedTCBStatuses: []string{"UpToDate", "OutOfDate"}, AcceptedAdvisoryIDs: []string{"*"}}}
+	e := newTestEnv(t, envOpts{plat: sim.Config{TCBStatus: sim.OutOfDate}, cfg: func(c *config.Config) {
+		c.Appraisal.Apps = map[string]config.AppRules{"lenient": {AcceptedTCBStatuses: []string{"UpToDate", "OutOfDate"}, AcceptedAdvisoryIDs: []string{"*"}}}
 	}})
 	strict, lenient := identity("strict"), identity("lenient")
 	e.release("strict", "v1", strict, false)

@@ -19,6 +19,8 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/lestrrat-go/jwx/v3/jws"
+
+	"github.com/sgxops/sgxops/attestd/config"
 )
 
 // Principal is an authenticated admin caller.
@@ -26,23 +28,23 @@ type Principal struct {
 	// Name identifies the caller in the audit log, prefixed by the method:
 	// "token:ci", "jwt:alice@example", "mtls:CN=ops".
 	Name string
-	// Role is RoleAdmin or RoleReader.
+	// Role is config.RoleAdmin or config.RoleReader.
 	Role string
 }
 
 // authenticator checks admin credentials: static bearer tokens, bearer JWTs
 // from a configured issuer, and verified mTLS client certificates.
 type authenticator struct {
-	tokens map[[32]byte]StaticToken
+	tokens map[[32]byte]config.StaticToken
 	jwt    *jwtVerifier
-	mtls   *MTLSConfig // nil: mTLS not configured
+	mtls   *config.MTLSConfig // nil: mTLS not configured
 }
 
-func newAuthenticator(cfg AuthConfig, mtlsEnabled bool, jwt *jwtVerifier) *authenticator {
-	a := &authenticator{tokens: map[[32]byte]StaticToken{}, jwt: jwt}
+func newAuthenticator(cfg config.AuthConfig, mtlsEnabled bool, jwt *jwtVerifier) *authenticator {
+	a := &authenticator{tokens: map[[32]byte]config.StaticToken{}, jwt: jwt}
 	for _, t := range cfg.Tokens {
 		var h [32]byte
-		_, _ = hex.Decode(h[:], []byte(t.SHA256)) // validated by Config.Validate
+		_, _ = hex.Decode(h[:], []byte(t.SHA256)) // validated by config.Config.Validate
 		a.tokens[h] = t
 	}
 	if mtlsEnabled {
@@ -85,9 +87,9 @@ func (a *authenticator) authenticate(r *http.Request) (*Principal, *APIError) {
 		p := &Principal{Name: "mtls:CN=" + cn}
 		switch {
 		case len(a.mtls.Admins)+len(a.mtls.Readers) == 0, slices.Contains(a.mtls.Admins, cn):
-			p.Role = RoleAdmin
+			p.Role = config.RoleAdmin
 		case slices.Contains(a.mtls.Readers, cn):
-			p.Role = RoleReader
+			p.Role = config.RoleReader
 		default:
 			return nil, forbidden("client certificate CN=%q has no role", cn)
 		}
@@ -103,8 +105,8 @@ func (a *authenticator) require(r *http.Request, role string) (*Principal, *APIE
 	if err != nil {
 		return nil, err
 	}
-	if role == RoleAdmin && p.Role != RoleAdmin {
-		return nil, forbidden("%s has role %q; this call needs %q", p.Name, p.Role, RoleAdmin)
+	if role == config.RoleAdmin && p.Role != config.RoleAdmin {
+		return nil, forbidden("%s has role %q; this call needs %q", p.Name, p.Role, config.RoleAdmin)
 	}
 	return p, nil
 }
@@ -119,7 +121,7 @@ var jwtAlgs = map[string]jwa.SignatureAlgorithm{
 
 // jwtVerifier checks admin JWTs against an issuer's JWKS.
 type jwtVerifier struct {
-	cfg    JWTAuthConfig
+	cfg    config.JWTAuthConfig
 	now    func() time.Time
 	client *http.Client
 
@@ -139,7 +141,7 @@ const (
 	maxJWKSBytes   = 1 << 20
 )
 
-func newJWTVerifier(ctx context.Context, cfg JWTAuthConfig, now func() time.Time, client *http.Client) (*jwtVerifier, error) {
+func newJWTVerifier(ctx context.Context, cfg config.JWTAuthConfig, now func() time.Time, client *http.Client) (*jwtVerifier, error) {
 	if cfg.RoleClaim == "" {
 		cfg.RoleClaim = "roles"
 	}
@@ -275,9 +277,9 @@ func (v *jwtVerifier) principal(ctx context.Context, tok string) (*Principal, *A
 	roles := claimStrings(c[v.cfg.RoleClaim])
 	switch {
 	case slices.Contains(roles, v.cfg.AdminRole):
-		p.Role = RoleAdmin
+		p.Role = config.RoleAdmin
 	case slices.Contains(roles, v.cfg.ReaderRole):
-		p.Role = RoleReader
+		p.Role = config.RoleReader
 	default:
 		return nil, forbidden("bearer JWT of %q has neither role %q nor %q in claim %q", sub, v.cfg.AdminRole, v.cfg.ReaderRole, v.cfg.RoleClaim)
 	}

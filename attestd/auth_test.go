@@ -21,6 +21,8 @@ import (
 	"sync/atomic"
 
 	"github.com/lestrrat-go/jwx/v3/jwk"
+
+	"github.com/sgxops/sgxops/attestd/config"
 )
 
 // adminCalls are one write (needs admin) and one read (needs reader).
@@ -97,7 +99,7 @@ func TestJWTAuth(t *testing.T) {
 		_, _ = w.Write(jwks)
 	}))
 	t.Cleanup(idp.Close)
-	cfg := JWTAuthConfig{Issuer: "https://idp.example", Audience: "attestd", JWKSURL: idp.URL}
+	cfg := config.JWTAuthConfig{Issuer: "https://idp.example", Audience: "attestd", JWKSURL: idp.URL}
 	v, err := newJWTVerifier(context.Background(), cfg, time.Now, idp.Client())
 	if err != nil {
 		t.Fatal(err)
@@ -182,10 +184,10 @@ func TestMTLSAuth(t *testing.T) {
 	pool.AddCert(ca.cert)
 	e := newTestEnv(t, envOpts{
 		tls: &tls.Config{ClientAuth: tls.VerifyClientCertIfGiven, ClientCAs: pool},
-		cfg: func(c *Config) {
+		cfg: func(c *config.Config) {
 			c.Auth.Tokens = nil
 			c.TLS.ClientCAFile = "configured-by-test"
-			c.Auth.MTLS = MTLSConfig{Admins: []string{"ops"}, Readers: []string{"viewer"}}
+			c.Auth.MTLS = config.MTLSConfig{Admins: []string{"ops"}, Readers: []string{"viewer"}}
 		},
 		opts: func(o *Options) { o.MTLS = true },
 	})
@@ -275,7 +277,7 @@ func TestJWKSRefetchIsRateLimited(t *testing.T) {
 	jwks, _ := json.Marshal(set)
 	idp := newJWTTestIdP(t, jwks)
 	clk := &testClock{t: time.Now()}
-	cfg := JWTAuthConfig{Issuer: "https://idp.example", Audience: "attestd", JWKSURL: idp.srv.URL}
+	cfg := config.JWTAuthConfig{Issuer: "https://idp.example", Audience: "attestd", JWKSURL: idp.srv.URL}
 	v, err := newJWTVerifier(context.Background(), cfg, clk.now, idp.srv.Client())
 	if err != nil {
 		t.Fatal(err)
@@ -320,7 +322,7 @@ func TestJWKSRefetchIsRateLimited(t *testing.T) {
 
 	// Still usable: the known key verifies, and after the interval a fetch
 	// is tried again.
-	if p, aerr := v.principal(context.Background(), mk("idp-1")); aerr != nil || p.Role != RoleAdmin {
+	if p, aerr := v.principal(context.Background(), mk("idp-1")); aerr != nil || p.Role != config.RoleAdmin {
 		t.Fatalf("known kid after a failed refresh: %v", aerr)
 	}
 	idp.failing.Store(false)
@@ -349,7 +351,7 @@ func TestJWTAudienceIsExact(t *testing.T) {
 	if err := os.WriteFile(f, jwks, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := JWTAuthConfig{Issuer: "https://idp.example", Audience: "attestd", JWKSFile: f}
+	cfg := config.JWTAuthConfig{Issuer: "https://idp.example", Audience: "attestd", JWKSFile: f}
 	v, err := newJWTVerifier(context.Background(), cfg, time.Now, nil)
 	if err != nil {
 		t.Fatal(err)

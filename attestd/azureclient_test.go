@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sgxops/sgxops/attestd/config"
 	"github.com/sgxops/sgxops/internal/testdeps"
 	"github.com/sgxops/sgxops/store"
 )
@@ -165,7 +166,7 @@ func TestAzureAttestationJSAdminClient(t *testing.T) {
 		}
 		return p
 	}
-	e := newTestEnv(t, envOpts{tls: &tls.Config{}, cfg: func(c *Config) { c.Policy.SigningCerts = []string{certAFile} }})
+	e := newTestEnv(t, envOpts{tls: &tls.Config{}, cfg: func(c *config.Config) { c.Policy.SigningCerts = []string{certAFile} }})
 	// Node trusts attestd's (httptest's) TLS certificate through NODE_EXTRA_CA_CERTS.
 	serverCert := writePEMCert(t, dir, "server.pem", e.srvCert(t))
 

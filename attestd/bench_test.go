@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sgxops/sgxops/attestd/config"
 	"github.com/sgxops/sgxops/dcap"
 	"github.com/sgxops/sgxops/sgx"
 )
@@ -20,7 +21,7 @@ import (
 // ratio (http/floor; the goal is >= 0.75). The HTTP client runs in the same
 // process, so its cost is included.
 func BenchmarkAttestVsFloor(b *testing.B) {
-	e := newTestEnv(b, envOpts{cfg: func(c *Config) { c.Log.Level = "warn" }})
+	e := newTestEnv(b, envOpts{cfg: func(c *config.Config) { c.Log.Level = "warn" }})
 	id := identity("bench")
 	e.release("bench", "v1", id, false)
 	rt := []byte("bench runtime data")

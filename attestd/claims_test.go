@@ -3,6 +3,8 @@ package attestd
 import (
 	"strings"
 	"testing"
+
+	"github.com/sgxops/sgxops/attestd/config"
 )
 
 // TestReservedClaimsCaseInsensitive: a policy must not plant a case
@@ -11,7 +13,7 @@ import (
 // ClaimsIdentity.FindFirst) would read the planted value first, since
 // upper case sorts first in the token body.
 func TestReservedClaimsCaseInsensitive(t *testing.T) {
-	e := newTestEnv(t, envOpts{cfg: func(c *Config) { c.Policy.AllowUnsigned = true }})
+	e := newTestEnv(t, envOpts{cfg: func(c *config.Config) { c.Policy.AllowUnsigned = true }})
 	id := identity("reserved")
 	e.release("reserved", "v1", id, false)
 	pol := `version=1.0;authorizationrules{=>permit();};issuancerules{` +

@@ -10,6 +10,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/sgxops/sgxops/attestd/config"
 	"github.com/sgxops/sgxops/store"
 	"github.com/sgxops/sgxops/store/kube"
 )
@@ -67,7 +68,7 @@ type clusterParts struct {
 
 // openCluster connects to the API server and opens the store and the
 // signing-key Secret.
-func openCluster(ctx context.Context, cfg Config, m *metrics, log *slog.Logger) (*clusterParts, error) {
+func openCluster(ctx context.Context, cfg config.Config, m *metrics, log *slog.Logger) (*clusterParts, error) {
 	rc, err := kubeRESTConfig(cfg.Store.Kubeconfig)
 	if err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sgxops/sgxops/attestd/config"
 	"github.com/sgxops/sgxops/sim"
 	"github.com/sgxops/sgxops/store"
 	"github.com/sgxops/sgxops/store/storetest"
@@ -35,12 +36,12 @@ func TestStartRefusesDamagedStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	storetest.DamagedBolt(t, store.BoltPath(data), 3000)
-	cfg, err := ParseFlags([]string{"--listen", "127.0.0.1:0", "--issuer", "https://localhost", "--data-dir", data,
+	cfg, err := config.ParseFlags([]string{"--listen", "127.0.0.1:0", "--issuer", "https://localhost", "--data-dir", data,
 		"--collateral", bundleFile, "--insecure-simulation-root", rootFile}, os.Stderr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := Start(context.Background(), cfg, NewLogger(&syncBuffer{}, "info"))
+	r, err := Start(context.Background(), cfg, testLogger(&syncBuffer{}, "info"))
 	if err == nil {
 		_ = r.Stop()
 		t.Fatal("attestd started on a damaged store")

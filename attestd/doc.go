@@ -15,13 +15,16 @@
 // (per attestation type, with MAA's isolated mode: policies signed by a
 // configured policy-signing certificate), an authenticated admin API for the
 // release lifecycle and the audit log, Prometheus metrics and health probes.
-// Configuration flows defaults → file → flags → Validate into one Config.
+// The package's API is the server (Start, or New with Options) and what
+// clients need: error codes and request and response types. Its
+// configuration (attestd/config) flows defaults → file → flags → Validate
+// into one config.Config; cmd/attestd wires flags, logging and signals.
 //
 // One attestd keeps its trust set in bbolt and its signing keys in files of
-// its data directory. With the Kubernetes store (Config.Store) any number of
-// replicas share the trust set (store/kube), the signing keys (one Secret,
-// written with resourceVersion preconditions and followed by a watch; see
-// keyset.go and keysecret.go) and the admin credential (a mounted file).
+// its data directory. With the Kubernetes store (config.StoreKubernetes) any
+// number of replicas share the trust set (store/kube), the signing keys (one
+// Secret, written with resourceVersion preconditions and followed by a watch;
+// see keyset.go and keysecret.go) and the admin credential (a mounted file).
 //
 // Wire details follow the public MAA REST API
 // (https://learn.microsoft.com/rest/api/attestation/); the deviations are

@@ -11,15 +11,19 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sgxops/sgxops/attestd/config"
 )
 
-// childEnv makes the test binary run attestd.Main instead of the tests, so
-// the durability test can kill -9 a real attestd process.
+// childEnv makes the test binary run attestd (runChild) instead of the
+// tests, so the durability test can kill -9 a real attestd process.
 const childEnv = "ATTESTD_TEST_CHILD_ARGS"
 
 func TestMain(m *testing.M) {
@@ -29,9 +33,32 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, "bad", childEnv, err)
 			os.Exit(2)
 		}
-		os.Exit(Main(context.Background(), args, os.Stderr))
+		os.Exit(runChild(args))
 	}
 	os.Exit(m.Run())
+}
+
+// runChild runs attestd with command-line args as cmd/attestd does, until
+// SIGINT/SIGTERM, logging JSON to stderr; it returns the exit code.
+func runChild(args []string) int {
+	cfg, err := config.ParseFlags(args, os.Stderr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	log := testLogger(os.Stderr, cfg.Log.Level)
+	r, err := Start(ctx, cfg, log)
+	if err != nil {
+		log.Error("start failed", "err", err.Error())
+		return 1
+	}
+	if err := r.Wait(ctx); err != nil {
+		log.Error("stopped with an error", "err", err.Error())
+		return 1
+	}
+	return 0
 }
 
 // startChild starts attestd in a child process and returns it with its

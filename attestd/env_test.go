@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sgxops/sgxops/attestd/config"
 	"github.com/sgxops/sgxops/registry"
 	"github.com/sgxops/sgxops/sim"
 	"github.com/sgxops/sgxops/store"
@@ -64,7 +65,7 @@ type testEnv struct {
 	srv    *Server
 	st     store.Store
 	reg    *registry.Registry
-	cfg    Config
+	cfg    config.Config
 	logs   *syncBuffer
 	client *http.Client
 	hs     *httptest.Server
@@ -81,7 +82,7 @@ func (e *testEnv) srvCert(t testing.TB) *x509.Certificate {
 }
 
 type envOpts struct {
-	cfg  func(*Config)
+	cfg  func(*config.Config)
 	plat sim.Config
 	// opts amends the Options before New (e.g. JWT, MTLS).
 	opts func(*Options)
@@ -108,13 +109,13 @@ func newTestEnv(t testing.TB, o envOpts) *testEnv {
 	if o.tls != nil {
 		url = "https://" + hs.Listener.Addr().String()
 	}
-	cfg := DefaultConfig()
+	cfg := config.Default()
 	cfg.Listen = hs.Listener.Addr().String()
 	cfg.InsecureHTTP = o.tls == nil
 	cfg.DataDir = dir
-	cfg.Collateral = CollateralConfig{PCS: pcs.URL, InsecureSimulationRoot: rootFile}
+	cfg.Collateral = config.CollateralConfig{PCS: pcs.URL, InsecureSimulationRoot: rootFile}
 	cfg.Log.Level = "debug"
-	cfg.Auth.Tokens = []StaticToken{{Name: "admin", SHA256: tokenHash(adminToken), Role: RoleAdmin}, {Name: "reader", SHA256: tokenHash(readerToken), Role: RoleReader}}
+	cfg.Auth.Tokens = []config.StaticToken{{Name: "admin", SHA256: tokenHash(adminToken), Role: config.RoleAdmin}, {Name: "reader", SHA256: tokenHash(readerToken), Role: config.RoleReader}}
 	if o.cfg != nil {
 		o.cfg(&cfg)
 	}
@@ -131,7 +132,7 @@ func newTestEnv(t testing.TB, o envOpts) *testEnv {
 		t.Fatal(err)
 	}
 	logs := &syncBuffer{}
-	log := NewLogger(logs, cfg.Log.Level)
+	log := testLogger(logs, cfg.Log.Level)
 	verifier, probe, simTrusted := newSimVerifier(t, cfg.Collateral, log)
 	var signers []*x509Cert
 	for _, f := range cfg.Policy.SigningCerts {

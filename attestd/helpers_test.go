@@ -12,6 +12,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"io"
+	"log/slog"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -21,6 +23,14 @@ import (
 
 	"github.com/sgxops/sgxops/policy"
 )
+
+// testLogger is a JSON logger at level (debug, info, warn, error; default
+// info), as cmd/attestd logs.
+func testLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
 
 var (
 	testKeyOnce sync.Once

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sgxops/sgxops/attestd/config"
 	"github.com/sgxops/sgxops/policy"
 	"github.com/sgxops/sgxops/registry"
 )
@@ -54,9 +55,9 @@ func (s *Server) handlePolicies(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return apiErrorf(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "%s is not allowed on %s", r.Method, r.URL.Path)
 	}
-	role := RoleAdmin
+	role := config.RoleAdmin
 	if method == "get" {
-		role = RoleReader
+		role = config.RoleReader
 	}
 	p, aerr := s.auth.require(r, role)
 	if aerr != nil {

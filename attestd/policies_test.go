@@ -4,6 +4,8 @@ import (
 	"encoding/base64"
 	"net/http"
 	"testing"
+
+	"github.com/sgxops/sgxops/attestd/config"
 )
 
 // TestResetNeedsResetJWS: in isolated mode a reset must be authorized
@@ -15,7 +17,7 @@ func TestResetNeedsResetJWS(t *testing.T) {
 	signerKey := testRSAKey(t, 1)
 	signer := selfSigned(t, signerKey, "policy signer")
 	certFile := writePEMCert(t, t.TempDir(), "signer.pem", signer)
-	e := newTestEnv(t, envOpts{cfg: func(c *Config) { c.Policy.SigningCerts = []string{certFile} }})
+	e := newTestEnv(t, envOpts{cfg: func(c *config.Config) { c.Policy.SigningCerts = []string{certFile} }})
 	strict := `version=1.0;authorizationrules{c:[type=="x-ms-sgx-svn", value==99] => permit();};`
 	mustStatus(t, e.do("PUT", "/policies/SgxEnclave", adminToken, signedPolicyJWS(t, strict, signerKey, signer)), 200)
 

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/sgxops/sgxops/attestd/config"
 	"github.com/sgxops/sgxops/registry"
 	"github.com/sgxops/sgxops/store"
 )
@@ -78,7 +79,7 @@ func (p *policySigners) trusts(ctx context.Context, c *x509.Certificate) (bool, 
 // handleCertificates lists the policy-management certificates (configured
 // and added) as MAA's GET /certificates does.
 func (s *Server) handleCertificates(w http.ResponseWriter, r *http.Request) error {
-	if _, aerr := s.auth.require(r, RoleReader); aerr != nil {
+	if _, aerr := s.auth.require(r, config.RoleReader); aerr != nil {
 		return aerr
 	}
 	if _, err := checkAPIVersion(r); err != nil {
@@ -113,7 +114,7 @@ func (s *Server) handleCertificateOps(w http.ResponseWriter, r *http.Request) er
 	if op != "certificates:add" && op != "certificates:remove" {
 		return apiErrorf(http.StatusNotFound, CodeNotFound, "no such endpoint: POST %s", r.URL.Path)
 	}
-	p, aerr := s.auth.require(r, RoleAdmin)
+	p, aerr := s.auth.require(r, config.RoleAdmin)
 	if aerr != nil {
 		return aerr
 	}

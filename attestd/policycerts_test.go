@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sgxops/sgxops/attestd/config"
 	"github.com/sgxops/sgxops/audit"
 	"github.com/sgxops/sgxops/store"
 )
@@ -51,7 +52,7 @@ func TestPolicyCertificateManagement(t *testing.T) {
 	keyA, keyB, keyX := testRSAKey(t, 1), testRSAKey(t, 2), testRSAKey(t, 3)
 	certA, certB, certX := selfSigned(t, keyA, "signer A"), selfSigned(t, keyB, "signer B"), selfSigned(t, keyX, "stranger")
 	certFile := writePEMCert(t, t.TempDir(), "a.pem", certA)
-	e := newTestEnv(t, envOpts{cfg: func(c *Config) { c.Policy.SigningCerts = []string{certFile} }})
+	e := newTestEnv(t, envOpts{cfg: func(c *config.Config) { c.Policy.SigningCerts = []string{certFile} }})
 	pol := `version=1.0;authorizationrules{=>permit();};`
 
 	// B cannot sign policies yet.

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sgxops/sgxops/attestd/config"
 	"github.com/sgxops/sgxops/collateral"
 	"github.com/sgxops/sgxops/dcap"
 	"github.com/sgxops/sgxops/internal/corpus"
@@ -32,8 +33,8 @@ func TestRealIntelQuoteClaims(t *testing.T) {
 	}
 	real := &DCAPVerifier{Source: &collateral.Bundle{Collateral: coll}, DCAP: dcap.NewVerifier(dcap.Options{Now: clock})}
 	e := newTestEnv(t, envOpts{
-		cfg: func(c *Config) {
-			c.Appraisal.Apps = map[string]AppRules{"phala": {
+		cfg: func(c *config.Config) {
+			c.Appraisal.Apps = map[string]config.AppRules{"phala": {
 				AcceptedTCBStatuses: []string{"UpToDate", "ConfigurationAndSWHardeningNeeded"},
 				AcceptedAdvisoryIDs: []string{"INTEL-SA-00289", "INTEL-SA-00615"},
 			}}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sgxops/sgxops/attestd/config"
 	"github.com/sgxops/sgxops/collateral"
 	"github.com/sgxops/sgxops/dcap"
 	"github.com/sgxops/sgxops/internal/corpus"
@@ -41,8 +42,8 @@ func TestRealTDXQuotes(t *testing.T) {
 			}
 			real := &DCAPVerifier{Source: &collateral.Bundle{Collateral: coll}, DCAP: dcap.NewVerifier(dcap.Options{Now: clock})}
 			e := newTestEnv(t, envOpts{
-				cfg: func(cf *Config) {
-					cf.Appraisal.Apps = map[string]AppRules{"real-td": {
+				cfg: func(cf *config.Config) {
+					cf.Appraisal.Apps = map[string]config.AppRules{"real-td": {
 						AcceptedTCBStatuses: []string{"UpToDate", "OutOfDate", "SWHardeningNeeded", "ConfigurationNeeded",
 							"ConfigurationAndSWHardeningNeeded", "OutOfDateConfigurationNeeded", "TDRelaunchAdvised", "TDRelaunchAdvisedConfigurationNeeded"},
 						AcceptedAdvisoryIDs: []string{"*"},

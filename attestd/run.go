@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sgxops/sgxops/attestd/config"
 	"github.com/sgxops/sgxops/audit"
 	"github.com/sgxops/sgxops/collateral"
 	"github.com/sgxops/sgxops/dcap"
@@ -49,7 +50,7 @@ type Running struct {
 // Kubernetes store its custom resources and the signing-key Secret),
 // builds the collateral source and verifier, and starts serving. cfg must
 // have passed Validate. Stop (or Wait) ends it.
-func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Running, error) {
+func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Running, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -256,7 +257,7 @@ func (w *stateWatch) run(ctx context.Context) {
 
 // needsDevCert reports whether serving needs a generated development TLS
 // certificate (kept in DataDir).
-func needsDevCert(cfg Config) bool { return !cfg.InsecureHTTP && cfg.TLS.CertFile == "" }
+func needsDevCert(cfg config.Config) bool { return !cfg.InsecureHTTP && cfg.TLS.CertFile == "" }
 
 // Wait blocks until ctx is done or the server fails, then shuts down
 // gracefully (see Stop).
@@ -294,7 +295,7 @@ func (r *Running) Stop() error {
 // ensureAdminAuth generates (or reuses) DataDir/admin-token when no admin
 // authentication is configured, so a fresh attestd is usable and still has
 // no anonymous writes.
-func ensureAdminAuth(cfg *Config, log *slog.Logger) error {
+func ensureAdminAuth(cfg *config.Config, log *slog.Logger) error {
 	if f := cfg.Auth.AdminTokenFile; f != "" {
 		b, err := os.ReadFile(f)
 		if err != nil {
@@ -304,14 +305,14 @@ func ensureAdminAuth(cfg *Config, log *slog.Logger) error {
 		if err != nil {
 			return err
 		}
-		cfg.Auth.Tokens = append(cfg.Auth.Tokens, StaticToken{Name: "admin-token-file", SHA256: h, Role: RoleAdmin})
+		cfg.Auth.Tokens = append(cfg.Auth.Tokens, config.StaticToken{Name: "admin-token-file", SHA256: h, Role: config.RoleAdmin})
 		cfg.Auth.AdminTokenFile = ""
 	}
-	if cfg.adminAuthConfigured() {
+	if cfg.AdminAuthConfigured() {
 		return nil
 	}
 	if cfg.Cluster() {
-		// Config.Validate refuses this; a replica must never invent its own.
+		// config.Config.Validate refuses this; a replica must never invent its own.
 		return errors.New("attestd: no admin authentication configured; refusing to generate a per-replica admin token with the Kubernetes store")
 	}
 	path := filepath.Join(cfg.DataDir, AdminTokenFile)
@@ -334,7 +335,7 @@ func ensureAdminAuth(cfg *Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	cfg.Auth.Tokens = append(cfg.Auth.Tokens, StaticToken{Name: "admin-token-file", SHA256: h, Role: RoleAdmin})
+	cfg.Auth.Tokens = append(cfg.Auth.Tokens, config.StaticToken{Name: "admin-token-file", SHA256: h, Role: config.RoleAdmin})
 	return nil
 }
 
@@ -350,7 +351,7 @@ func adminTokenHash(content, path string) (string, error) {
 }
 
 // serverTLS returns the listener's TLS configuration, nil for plain HTTP.
-func serverTLS(cfg Config, now time.Time, log *slog.Logger) (*tls.Config, error) {
+func serverTLS(cfg config.Config, now time.Time, log *slog.Logger) (*tls.Config, error) {
 	if cfg.InsecureHTTP {
 		log.Warn("INSECURE: serving plain HTTP; tokens and admin credentials travel unencrypted", "listen", cfg.Listen)
 		return nil, nil
@@ -385,7 +386,7 @@ func serverTLS(cfg Config, now time.Time, log *slog.Logger) (*tls.Config, error)
 // buildVerifier assembles the collateral source (bundles first, then the
 // network source behind a cache), its readiness probe, and the DCAP
 // verifier with Intel's root (plus the simulation root, if configured).
-func buildVerifier(cc CollateralConfig, now func() time.Time, log *slog.Logger) (Verifier, *collateralProbe, bool, error) {
+func buildVerifier(cc config.CollateralConfig, now func() time.Time, log *slog.Logger) (Verifier, *collateralProbe, bool, error) {
 	probe := &collateralProbe{client: &http.Client{Timeout: 10 * time.Second}, now: now}
 	var bundles bundleSet
 	for _, f := range cc.Bundles {
@@ -408,7 +409,7 @@ func buildVerifier(cc CollateralConfig, now func() time.Time, log *slog.Logger) 
 		}
 		key = strings.TrimSpace(string(b))
 	}
-	network, base, err := cc.network(key).Source()
+	network, base, err := cc.Network(key).Source()
 	if err != nil {
 		return nil, nil, false, fmt.Errorf("attestd: %w", err)
 	}
@@ -417,7 +418,7 @@ func buildVerifier(cc CollateralConfig, now func() time.Time, log *slog.Logger) 
 		probe.client.Transport = insecureTransport()
 	}
 	if cc.PCS == "" && cc.PCCS == "" && cc.THIM == "" && len(bundles) == 0 {
-		log.Info("no collateral source configured: using Intel PCS", "url", DefaultPCSURL)
+		log.Info("no collateral source configured: using Intel PCS", "url", config.DefaultPCSURL)
 	}
 	var src collateral.Source
 	if network != nil {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sgxops/sgxops/attestd/config"
 	"github.com/sgxops/sgxops/sim"
 )
 
@@ -36,13 +37,13 @@ func TestStartDefaults(t *testing.T) {
 	_ = os.WriteFile(rootFile, plat.RootPEM(), 0o644)
 
 	data := filepath.Join(dir, "data")
-	cfg, err := ParseFlags([]string{"--listen", "127.0.0.1:0", "--issuer", "https://localhost", "--data-dir", data,
+	cfg, err := config.ParseFlags([]string{"--listen", "127.0.0.1:0", "--issuer", "https://localhost", "--data-dir", data,
 		"--collateral", bundleFile, "--insecure-simulation-root", rootFile}, os.Stderr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	logs := &syncBuffer{}
-	r, err := Start(context.Background(), cfg, NewLogger(logs, "info"))
+	r, err := Start(context.Background(), cfg, testLogger(logs, "info"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +115,7 @@ func TestStartDefaults(t *testing.T) {
 // bundle only (no collateral service reachable), as an air-gapped site does.
 func TestOfflineBundleAttestation(t *testing.T) {
 	var bundleFile string
-	e := newTestEnv(t, envOpts{cfg: func(c *Config) {
+	e := newTestEnv(t, envOpts{cfg: func(c *config.Config) {
 		plat, err := sim.New([]byte("attestd test platform "+t.Name()), sim.Config{}, sim.Options{})
 		if err != nil {
 			t.Fatal(err)
@@ -163,7 +164,7 @@ func TestShutdownDrains(t *testing.T) {
 	dir := t.TempDir()
 	rootFile := filepath.Join(dir, "root.pem")
 	_ = os.WriteFile(rootFile, plat.RootPEM(), 0o644)
-	cfg, err := ParseFlags([]string{"--listen", "127.0.0.1:0", "--insecure-http", "--data-dir", dir, "--pcs", pcs.URL,
+	cfg, err := config.ParseFlags([]string{"--listen", "127.0.0.1:0", "--insecure-http", "--data-dir", dir, "--pcs", pcs.URL,
 		"--insecure-simulation-root", rootFile, "--admin-token-sha256", tokenHash(adminToken), "--shutdown-delay", "400ms"}, os.Stderr)
 	if err != nil {
 		t.Fatal(err)
@@ -199,5 +200,34 @@ func TestShutdownDrains(t *testing.T) {
 	}
 	if err := <-stopped; err != nil {
 		t.Fatalf("stop: %v", err)
+	}
+}
+
+// TestAdminTokenFile: the token in --admin-token-file authenticates admin
+// calls (only its hash is kept); a short token is refused.
+func TestAdminTokenFile(t *testing.T) {
+	dir := t.TempDir()
+	tok := filepath.Join(dir, "token")
+	if err := os.WriteFile(tok, []byte(adminToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	cfg.Auth.AdminTokenFile = tok
+	if err := ensureAdminAuth(&cfg, nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Auth.Tokens) != 1 || cfg.Auth.Tokens[0].SHA256 != tokenHash(adminToken) || cfg.Auth.Tokens[0].Role != config.RoleAdmin {
+		t.Fatalf("tokens %+v", cfg.Auth.Tokens)
+	}
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, AdminTokenFile)); err == nil {
+		t.Fatal("a token was generated although one is configured")
+	}
+	if err := os.WriteFile(tok, []byte("short"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg = config.Default()
+	cfg.Auth.AdminTokenFile = tok
+	if err := ensureAdminAuth(&cfg, nil); err == nil || !strings.Contains(err.Error(), "shorter") {
+		t.Fatalf("short token: %v", err)
 	}
 }

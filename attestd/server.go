@@ -15,15 +15,16 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sgxops/sgxops/attestd/config"
 	"github.com/sgxops/sgxops/registry"
 	"github.com/sgxops/sgxops/store"
 )
 
 // Options are the dependencies of a Server. Config must have passed
-// Validate; Store, Registry (on that store), Verifier and SigningKey are
+// config.Config.Validate; Store, Registry (on that store), Verifier and SigningKey are
 // required.
 type Options struct {
-	Config   Config
+	Config   config.Config
 	Store    store.Store
 	Registry *registry.Registry
 	Verifier Verifier
@@ -65,7 +66,7 @@ type Options struct {
 
 // Server is the attestd HTTP service.
 type Server struct {
-	cfg       Config
+	cfg       config.Config
 	log       *slog.Logger
 	now       func() time.Time
 	snpTime   func() time.Time

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sgxops/sgxops/attestd/config"
 	"github.com/sgxops/sgxops/dcap"
 )
 
@@ -58,7 +59,7 @@ func TestSimulationRootRules(t *testing.T) {
 			if err := os.WriteFile(f, tc.pem, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			_, _, sim, err := buildVerifier(CollateralConfig{PCS: "https://pcs.invalid", InsecureSimulationRoot: f}, time.Now, log)
+			_, _, sim, err := buildVerifier(config.CollateralConfig{PCS: "https://pcs.invalid", InsecureSimulationRoot: f}, time.Now, log)
 			if tc.refused {
 				if !errors.Is(err, dcap.ErrNotSimulationRoot) {
 					t.Fatalf("err %v, want %v", err, dcap.ErrNotSimulationRoot)
@@ -83,23 +84,23 @@ func TestCollateralServiceRules(t *testing.T) {
 	}
 	tests := []struct {
 		name  string
-		cc    CollateralConfig
-		field string // ConfigError field; "" = accepted
+		cc    config.CollateralConfig
+		field string // config.Error field; "" = accepted
 	}{
-		{"pcs", CollateralConfig{PCS: "https://pcs.example"}, ""},
-		{"default pcs with a key", CollateralConfig{APIKeyFile: key}, ""},
-		{"pcs with a query string", CollateralConfig{PCS: "https://pcs.example/?subscription=1"}, "collateral.pcs"},
-		{"pccs with an empty query", CollateralConfig{PCCS: "https://pccs.example:8081/?"}, "collateral.pccs"},
-		{"thim with a fragment", CollateralConfig{THIM: "https://thim.example/#x"}, "collateral.thim"},
-		{"key with pccs", CollateralConfig{PCCS: "https://pccs.example", APIKeyFile: key}, "collateral.apiKeyFile"},
-		{"insecure tls with thim", CollateralConfig{THIM: "https://thim.example", PCCSInsecureSkipVerify: true}, "collateral.pccsInsecureSkipVerify"},
+		{"pcs", config.CollateralConfig{PCS: "https://pcs.example"}, ""},
+		{"default pcs with a key", config.CollateralConfig{APIKeyFile: key}, ""},
+		{"pcs with a query string", config.CollateralConfig{PCS: "https://pcs.example/?subscription=1"}, "collateral.pcs"},
+		{"pccs with an empty query", config.CollateralConfig{PCCS: "https://pccs.example:8081/?"}, "collateral.pccs"},
+		{"thim with a fragment", config.CollateralConfig{THIM: "https://thim.example/#x"}, "collateral.thim"},
+		{"key with pccs", config.CollateralConfig{PCCS: "https://pccs.example", APIKeyFile: key}, "collateral.apiKeyFile"},
+		{"insecure tls with thim", config.CollateralConfig{THIM: "https://thim.example", PCCSInsecureSkipVerify: true}, "collateral.pccsInsecureSkipVerify"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := DefaultConfig()
+			cfg := config.Default()
 			cfg.Collateral = tc.cc
 			err := cfg.Validate()
-			var ce *ConfigError
+			var ce *config.Error
 			if tc.field == "" {
 				if err != nil {
 					t.Fatalf("Validate: %v", err)

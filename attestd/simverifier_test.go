@@ -5,13 +5,15 @@ import (
 	"log/slog"
 	"testing"
 	"time"
+
+	"github.com/sgxops/sgxops/attestd/config"
 )
 
 type x509Cert = x509.Certificate
 
 // newSimVerifier builds the production verifier (buildVerifier) for the
 // simulated platform of a test environment.
-func newSimVerifier(t testing.TB, cc CollateralConfig, log *slog.Logger) (Verifier, *collateralProbe, bool) {
+func newSimVerifier(t testing.TB, cc config.CollateralConfig, log *slog.Logger) (Verifier, *collateralProbe, bool) {
 	t.Helper()
 	v, probe, sim, err := buildVerifier(cc, time.Now, log)
 	if err != nil {

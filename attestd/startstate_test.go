@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sgxops/sgxops/attestd/config"
 	"github.com/sgxops/sgxops/registry"
 	"github.com/sgxops/sgxops/release"
 	"github.com/sgxops/sgxops/sim"
@@ -100,12 +101,12 @@ func TestStartRefusesStateNotInLog(t *testing.T) {
 			if tc.edit != nil {
 				storetest.EditBolt(t, store.BoltPath(data), tc.bucket, tc.key, tc.edit)
 			}
-			cfg, err := ParseFlags([]string{"--listen", "127.0.0.1:0", "--issuer", "https://localhost", "--data-dir", data,
+			cfg, err := config.ParseFlags([]string{"--listen", "127.0.0.1:0", "--issuer", "https://localhost", "--data-dir", data,
 				"--collateral", bundleFile, "--insecure-simulation-root", rootFile}, os.Stderr)
 			if err != nil {
 				t.Fatal(err)
 			}
-			r, err := Start(context.Background(), cfg, NewLogger(&syncBuffer{}, "info"))
+			r, err := Start(context.Background(), cfg, testLogger(&syncBuffer{}, "info"))
 			if tc.want == "" {
 				if err != nil {
 					t.Fatalf("Start on an unedited store: %v", err)
@@ -131,7 +132,7 @@ func TestStateWatch(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	st := store.NewMemory()
-	w := &stateWatch{st: st, every: 5 * time.Millisecond, log: NewLogger(&syncBuffer{}, "info")}
+	w := &stateWatch{st: st, every: 5 * time.Millisecond, log: testLogger(&syncBuffer{}, "info")}
 	ready := w.ready(func(context.Context) error { return nil })
 	go w.run(ctx)
 	reg := registry.New(st, registry.Options{})

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sgxops/sgxops/attestd/config"
 	"github.com/sgxops/sgxops/policy"
 	"github.com/sgxops/sgxops/registry"
 	"github.com/sgxops/sgxops/store"
@@ -56,11 +57,11 @@ func (c *ttlCache[T]) get(ctx context.Context) (T, error) {
 type trustCache struct {
 	ttlCache[policy.TrustSet]
 	reg           *registry.Registry
-	rules         AppraisalConfig
+	rules         config.AppraisalConfig
 	simConfigured bool
 }
 
-func newTrustCache(reg *registry.Registry, rules AppraisalConfig, simConfigured bool, now func() time.Time) *trustCache {
+func newTrustCache(reg *registry.Registry, rules config.AppraisalConfig, simConfigured bool, now func() time.Time) *trustCache {
 	c := &trustCache{reg: reg, rules: rules, simConfigured: simConfigured}
 	c.ttlCache = ttlCache[policy.TrustSet]{now: now, load: c.loadTrustSet}
 	return c

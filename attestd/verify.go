@@ -17,6 +17,9 @@ import (
 	"github.com/sgxops/sgxops/sgx"
 )
 
+// errNoCollateral is returned by readiness when no collateral is usable.
+var errNoCollateral = errors.New("no usable collateral")
+
 // Verifier authenticates an SGX quote: it obtains the collateral and runs
 // DCAP verification. DCAPVerifier is the production implementation.
 type Verifier interface {

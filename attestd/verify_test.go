@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/sgxops/sgxops/attestd/config"
 	"github.com/sgxops/sgxops/sgx"
 	"github.com/sgxops/sgxops/sim"
 )
@@ -56,7 +57,7 @@ func TestRequestCacheKeyIsBounded(t *testing.T) {
 // made-up FMSPCs with every anonymous attestation.
 func TestNoCollateralFetchForUntrustedChain(t *testing.T) {
 	var upstream atomic.Int32
-	e := newTestEnv(t, envOpts{cfg: func(c *Config) {
+	e := newTestEnv(t, envOpts{cfg: func(c *config.Config) {
 		target, err := url.Parse(c.Collateral.PCS)
 		if err != nil {
 			t.Fatal(err)

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/sgxops/sgxops/attestd"
+	"github.com/sgxops/sgxops/attestd/config"
 	"github.com/sgxops/sgxops/dcap"
 	"github.com/sgxops/sgxops/maaclient"
 	"github.com/sgxops/sgxops/registry"
@@ -45,7 +46,7 @@ func startAttestd(t *testing.T, tokenNow func() time.Time, wrap func(issuer stri
 	}
 	issuer := "http://" + ln.Addr().String()
 	dir := t.TempDir()
-	cfg := attestd.DefaultConfig()
+	cfg := config.Default()
 	cfg.Listen, cfg.DataDir, cfg.Issuer, cfg.InsecureHTTP = ln.Addr().String(), dir, issuer, true
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/sgxops/sgxops/attestd"
+	"github.com/sgxops/sgxops/attestd/config"
 	"github.com/sgxops/sgxops/collateral"
 	"github.com/sgxops/sgxops/dcap"
 	"github.com/sgxops/sgxops/sgx"
@@ -201,11 +202,11 @@ func setup(ctx context.Context) (*fixture, error) {
 		return f, err
 	}
 	tok := sha256.Sum256([]byte(adminBearer))
-	cfg := attestd.DefaultConfig()
+	cfg := config.Default()
 	cfg.Listen, cfg.InsecureHTTP, cfg.DataDir = "127.0.0.1:0", true, filepath.Join(f.dir, "data")
 	cfg.Issuer = "http://attestd.load"
-	cfg.Collateral = attestd.CollateralConfig{PCS: f.pcs.URL, InsecureSimulationRoot: root}
-	cfg.Auth.Tokens = []attestd.StaticToken{{Name: "load", SHA256: hex.EncodeToString(tok[:]), Role: attestd.RoleAdmin}}
+	cfg.Collateral = config.CollateralConfig{PCS: f.pcs.URL, InsecureSimulationRoot: root}
+	cfg.Auth.Tokens = []config.StaticToken{{Name: "load", SHA256: hex.EncodeToString(tok[:]), Role: config.RoleAdmin}}
 	if err := cfg.Validate(); err != nil {
 		return f, err
 	}

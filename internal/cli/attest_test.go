@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/sgxops/sgxops/attestd"
+	"github.com/sgxops/sgxops/attestd/config"
 	"github.com/sgxops/sgxops/sim"
 )
 
@@ -34,10 +35,10 @@ func TestAttestCommand(t *testing.T) {
 	}
 	const admin = "cli-test-admin-token-0123456789"
 	h := sha256.Sum256([]byte(admin))
-	cfg := attestd.DefaultConfig()
+	cfg := config.Default()
 	cfg.Listen, cfg.InsecureHTTP, cfg.DataDir = "127.0.0.1:0", true, filepath.Join(dir, "data")
-	cfg.Collateral = attestd.CollateralConfig{PCS: pcs.URL, InsecureSimulationRoot: root}
-	cfg.Auth.Tokens = []attestd.StaticToken{{Name: "t", SHA256: hex.EncodeToString(h[:]), Role: attestd.RoleAdmin}}
+	cfg.Collateral = config.CollateralConfig{PCS: pcs.URL, InsecureSimulationRoot: root}
+	cfg.Auth.Tokens = []config.StaticToken{{Name: "t", SHA256: hex.EncodeToString(h[:]), Role: config.RoleAdmin}}
 	// The issuer must be the URL clients use: reserve a port first.
 	l := httptest.NewUnstartedServer(nil)
 	addr := l.Listener.Addr().String()

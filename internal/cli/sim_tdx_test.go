@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/sgxops/sgxops/attestd"
+	"github.com/sgxops/sgxops/attestd/config"
 	"github.com/sgxops/sgxops/sim"
 )
 
@@ -45,10 +46,10 @@ func TestSimTDXQuoteThroughAttestd(t *testing.T) {
 
 	const admin = "cli-tdx-admin-token-0123456789"
 	h := sha256.Sum256([]byte(admin))
-	cfg := attestd.DefaultConfig()
+	cfg := config.Default()
 	cfg.InsecureHTTP, cfg.DataDir = true, filepath.Join(dir, "data")
-	cfg.Collateral = attestd.CollateralConfig{PCS: pcs.URL, InsecureSimulationRoot: filepath.Join(plat, "root-ca.pem")}
-	cfg.Auth.Tokens = []attestd.StaticToken{{Name: "t", SHA256: hex.EncodeToString(h[:]), Role: attestd.RoleAdmin}}
+	cfg.Collateral = config.CollateralConfig{PCS: pcs.URL, InsecureSimulationRoot: filepath.Join(plat, "root-ca.pem")}
+	cfg.Auth.Tokens = []config.StaticToken{{Name: "t", SHA256: hex.EncodeToString(h[:]), Role: config.RoleAdmin}}
 	l := httptest.NewUnstartedServer(nil)
 	addr := l.Listener.Addr().String()
 	l.Listener.Close()

@@ -45,6 +45,7 @@ import (
 
 	v1 "github.com/sgxops/sgxops/api/v1alpha1"
 	"github.com/sgxops/sgxops/attestd"
+	attestdconfig "github.com/sgxops/sgxops/attestd/config"
 	"github.com/sgxops/sgxops/audit"
 	"github.com/sgxops/sgxops/enclave"
 	"github.com/sgxops/sgxops/examples/aggregate"
@@ -83,13 +84,13 @@ func startAttestd(t testing.TB) *testAttestd {
 	dir := t.TempDir()
 	const token = "operator-test-admin-token-0123456789"
 	h := sha256.Sum256([]byte(token))
-	cfg := attestd.DefaultConfig()
+	cfg := attestdconfig.Default()
 	l := httptest.NewUnstartedServer(nil) // reserve a port: the issuer is the URL
 	addr := l.Listener.Addr().String()
 	l.Listener.Close()
 	cfg.Listen, cfg.Issuer, cfg.InsecureHTTP, cfg.DataDir = addr, "http://"+addr, true, dir
-	cfg.Collateral = attestd.CollateralConfig{PCS: "http://127.0.0.1:1"} // never reached: no attestation here
-	cfg.Auth.Tokens = []attestd.StaticToken{{Name: "operator", SHA256: hex.EncodeToString(h[:]), Role: attestd.RoleAdmin}}
+	cfg.Collateral = attestdconfig.CollateralConfig{PCS: "http://127.0.0.1:1"} // never reached: no attestation here
+	cfg.Auth.Tokens = []attestdconfig.StaticToken{{Name: "operator", SHA256: hex.EncodeToString(h[:]), Role: attestdconfig.RoleAdmin}}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/sgxops/sgxops/attestd"
+	"github.com/sgxops/sgxops/attestd/config"
 	"github.com/sgxops/sgxops/collateral"
 	"github.com/sgxops/sgxops/dcap"
 	"github.com/sgxops/sgxops/enclave"
@@ -113,15 +114,15 @@ func startAttestd(dir, pcsURL, simRootFile string, simRoot *x509.Certificate, gr
 	token := hex.EncodeToString(raw[:])
 	sum := sha256.Sum256([]byte(token))
 
-	cfg := attestd.DefaultConfig()
+	cfg := config.Default()
 	cfg.Listen = ln.Addr().String()
 	cfg.DataDir = dir
 	cfg.Issuer = issuer
 	cfg.InsecureHTTP = true // loopback only
 	cfg.Collateral.PCS = pcsURL
 	cfg.Collateral.InsecureSimulationRoot = simRootFile // recorded; the verifier below is given the root
-	cfg.Auth.Tokens = []attestd.StaticToken{{Name: "sgxops-demo", SHA256: hex.EncodeToString(sum[:]), Role: attestd.RoleAdmin}}
-	cfg.Appraisal.DrainGrace = attestd.Duration(grace)
+	cfg.Auth.Tokens = []config.StaticToken{{Name: "sgxops-demo", SHA256: hex.EncodeToString(sum[:]), Role: config.RoleAdmin}}
+	cfg.Appraisal.DrainGrace = config.Duration(grace)
 	if err := cfg.Validate(); err != nil {
 		return fail(err)
 	}

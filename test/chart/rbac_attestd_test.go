@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -27,6 +28,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/sgxops/sgxops/attestd"
+	"github.com/sgxops/sgxops/attestd/config"
 	"github.com/sgxops/sgxops/examples/aggregate"
 	"github.com/sgxops/sgxops/internal/cli"
 	"github.com/sgxops/sgxops/internal/k8stest"
@@ -123,7 +125,7 @@ func TestAttestdWithChartRBAC(t *testing.T) {
 	t.Logf("attestd %s", strings.Join(args, " "))
 	var logs syncBuffer
 	done := make(chan int, 1)
-	go func() { done <- attestd.Main(ctx, args, &logs) }()
+	go func() { done <- runAttestd(ctx, args, &logs) }()
 	defer func() {
 		cancel()
 		select {
@@ -171,6 +173,28 @@ func TestAttestdWithChartRBAC(t *testing.T) {
 	if code, out := probe("v2"); code != 1 {
 		t.Fatalf("probe v2 (not registered): exit %d, want 1\n%s", code, out)
 	}
+}
+
+// runAttestd runs attestd in this process as cmd/attestd does: the flags
+// through config.ParseFlags, then attestd.Start until ctx is done. It returns
+// the command's exit code (2 for bad flags, 1 for a failure).
+func runAttestd(ctx context.Context, args []string, logs io.Writer) int {
+	cfg, err := config.ParseFlags(args, logs)
+	if err != nil {
+		fmt.Fprintln(logs, err)
+		return 2
+	}
+	log := slog.New(slog.NewJSONHandler(logs, nil))
+	r, err := attestd.Start(ctx, cfg, log)
+	if err != nil {
+		log.Error("start failed", "err", err.Error())
+		return 1
+	}
+	if err := r.Wait(ctx); err != nil {
+		log.Error("stopped with an error", "err", err.Error())
+		return 1
+	}
+	return 0
 }
 
 func admin(t *testing.T, base, token, path, body string) {

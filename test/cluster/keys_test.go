@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/sgxops/sgxops/attestd"
+	"github.com/sgxops/sgxops/attestd/config"
 	"github.com/sgxops/sgxops/internal/k8stest"
 	"github.com/sgxops/sgxops/internal/testdeps"
 	"github.com/sgxops/sgxops/maaclient"
@@ -235,7 +236,7 @@ func keysOf(m map[string][]byte) []string {
 func (c *cluster) secret() *corev1.Secret {
 	c.t.Helper()
 	var s corev1.Secret
-	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: c.ns, Name: attestd.DefaultSigningKeySecret}, &s); err != nil {
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: c.ns, Name: config.DefaultSigningKeySecret}, &s); err != nil {
 		c.t.Fatal(err)
 	}
 	return &s
@@ -367,7 +368,7 @@ func TestClusterKeySecretLifecycle(t *testing.T) {
 	c := newCluster(t)
 	ctx := context.Background()
 	pre := &corev1.Secret{Data: map[string][]byte{"README": []byte("attestd signing keys")}}
-	pre.Name, pre.Namespace = attestd.DefaultSigningKeySecret, c.ns
+	pre.Name, pre.Namespace = config.DefaultSigningKeySecret, c.ns
 	pre.Labels = map[string]string{"example.com/owner": "ops"}
 	if err := env.Client.Create(ctx, pre); err != nil {
 		t.Fatal(err)
@@ -387,7 +388,7 @@ func TestClusterKeySecretLifecycle(t *testing.T) {
 	}
 	took, ok := waitFor(10*time.Second, func() bool {
 		var s corev1.Secret
-		return env.Client.Get(ctx, client.ObjectKey{Namespace: c.ns, Name: attestd.DefaultSigningKeySecret}, &s) == nil && len(s.Data[attestd.SigningKeyFile]) > 0
+		return env.Client.Get(ctx, client.ObjectKey{Namespace: c.ns, Name: config.DefaultSigningKeySecret}, &s) == nil && len(s.Data[attestd.SigningKeyFile]) > 0
 	})
 	if !ok {
 		t.Fatal("the deleted Secret was not restored")

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -33,6 +34,7 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/sgxops/sgxops/attestd"
+	"github.com/sgxops/sgxops/attestd/config"
 	"github.com/sgxops/sgxops/internal/k8stest"
 	"github.com/sgxops/sgxops/sim"
 )
@@ -187,12 +189,12 @@ func (c *cluster) tryStart(name string) (*replica, error) { return c.tryStartNS(
 
 // tryStartNS starts an in-process replica on the store in namespace ns.
 func (c *cluster) tryStartNS(name, ns string) (*replica, error) {
-	cfg, err := attestd.ParseFlags(c.flagsNS("127.0.0.1:0", filepath.Join(c.dir, name), ns), io.Discard)
+	cfg, err := config.ParseFlags(c.flagsNS("127.0.0.1:0", filepath.Join(c.dir, name), ns), io.Discard)
 	if err != nil {
 		return nil, err
 	}
 	logs := &syncBuffer{}
-	run, err := attestd.Start(context.Background(), cfg, attestd.NewLogger(logs, "info"))
+	run, err := attestd.Start(context.Background(), cfg, slog.New(slog.NewJSONHandler(logs, nil)))
 	if err != nil {
 		return nil, fmt.Errorf("%w\n%s", err, logs.String())
 	}

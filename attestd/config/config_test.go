@@ -1,4 +1,4 @@
-package attestd
+package config
 
 import (
 	"bytes"
@@ -10,8 +10,8 @@ import (
 	"time"
 )
 
-func TestDefaultConfigValidates(t *testing.T) {
-	c := DefaultConfig()
+func TestDefaultValidates(t *testing.T) {
+	c := Default()
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -60,16 +60,16 @@ func TestConfigValidateErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := DefaultConfig()
+			c := Default()
 			tt.mod(&c)
 			err := c.Validate()
-			var ce *ConfigError
+			var ce *Error
 			if !errors.As(err, &ce) || ce.Field != tt.field {
-				t.Fatalf("err = %v, want *ConfigError on %q", err, tt.field)
+				t.Fatalf("err = %v, want *Error on %q", err, tt.field)
 			}
 		})
 	}
-	ok := DefaultConfig()
+	ok := Default()
 	ok.Listen, ok.InsecureHTTP, ok.InsecureHTTPForce, ok.Issuer = "0.0.0.0:80", true, true, "http://a.example"
 	if err := ok.Validate(); err != nil {
 		t.Fatalf("--insecure-http-force must allow it: %v", err)
@@ -148,34 +148,5 @@ func TestParseFlagsCluster(t *testing.T) {
 	}
 	if c, err := ParseFlags([]string{"--config", file}, &stderr); err != nil || c.Store.Namespace != "ns" || time.Duration(c.ShutdownDelay) != 2*time.Second {
 		t.Fatalf("config file: %+v, %v", c, err)
-	}
-}
-
-// TestAdminTokenFile: the token in --admin-token-file authenticates admin
-// calls (only its hash is kept); a short token is refused.
-func TestAdminTokenFile(t *testing.T) {
-	dir := t.TempDir()
-	tok := filepath.Join(dir, "token")
-	if err := os.WriteFile(tok, []byte(adminToken+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg := DefaultConfig()
-	cfg.Auth.AdminTokenFile = tok
-	if err := ensureAdminAuth(&cfg, nil); err != nil {
-		t.Fatal(err)
-	}
-	if len(cfg.Auth.Tokens) != 1 || cfg.Auth.Tokens[0].SHA256 != tokenHash(adminToken) || cfg.Auth.Tokens[0].Role != RoleAdmin {
-		t.Fatalf("tokens %+v", cfg.Auth.Tokens)
-	}
-	if _, err := os.Stat(filepath.Join(cfg.DataDir, AdminTokenFile)); err == nil {
-		t.Fatal("a token was generated although one is configured")
-	}
-	if err := os.WriteFile(tok, []byte("short"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg = DefaultConfig()
-	cfg.Auth.AdminTokenFile = tok
-	if err := ensureAdminAuth(&cfg, nil); err == nil || !strings.Contains(err.Error(), "shorter") {
-		t.Fatalf("short token: %v", err)
 	}
 }

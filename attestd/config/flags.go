@@ -1,4 +1,4 @@
-package attestd
+package config
 
 import (
 	"errors"
@@ -17,7 +17,7 @@ var ErrHelp = pflag.ErrHelp
 // the --config file (JSON), then the flags that were given, then Validate.
 // The collateral flags have the names of "sgxops quote verify".
 func ParseFlags(args []string, stderr io.Writer) (Config, error) {
-	cfg := DefaultConfig()
+	cfg := Default()
 	var f Config // flag values; only those given are applied
 	var configFile string
 	var bundles, signers []string
@@ -64,7 +64,7 @@ func ParseFlags(args []string, stderr io.Writer) (Config, error) {
 		return Config{}, fmt.Errorf("attestd: unexpected arguments %q", fs.Args())
 	}
 	if configFile != "" {
-		if err := cfg.LoadConfigFile(configFile); err != nil {
+		if err := cfg.LoadFile(configFile); err != nil {
 			return Config{}, err
 		}
 	}

@@ -1,4 +1,4 @@
-package attestd
+package config
 
 import (
 	"bytes"
@@ -48,8 +48,8 @@ const (
 	StoreKubernetes = "kubernetes"
 )
 
-// Config is attestd's whole configuration. It flows defaults (DefaultConfig)
-// → file (LoadConfigFile, JSON) → flags (ParseFlags) → Validate.
+// Config is attestd's whole configuration. It flows defaults (Default)
+// → file (LoadFile, JSON) → flags (ParseFlags) → Validate.
 type Config struct {
 	// Listen is the TCP address to serve on. Default 127.0.0.1:8443.
 	Listen string `json:"listen"`
@@ -273,9 +273,9 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// DefaultConfig returns the configuration attestd runs with when given no
-// file and no flags.
-func DefaultConfig() Config {
+// Default returns the configuration attestd runs with when given no file
+// and no flags.
+func Default() Config {
 	return Config{
 		Listen:          DefaultListen,
 		DataDir:         DefaultDataDir,
@@ -287,23 +287,25 @@ func DefaultConfig() Config {
 	}
 }
 
-// ConfigError reports an invalid configuration value, naming the setting
-// (its JSON path, or the flag).
-type ConfigError struct {
-	Field  string
+// Error reports an invalid configuration value, naming the setting (its
+// JSON path, or the flag).
+type Error struct {
+	// Field is the setting's JSON path ("collateral.pcs"), or the file.
+	Field string
+	// Reason says what is wrong with it.
 	Reason string
 }
 
-func (e *ConfigError) Error() string { return "attestd: config " + e.Field + ": " + e.Reason }
+func (e *Error) Error() string { return "attestd: config " + e.Field + ": " + e.Reason }
 
-func cfgErr(field, format string, args ...any) *ConfigError {
-	return &ConfigError{Field: field, Reason: fmt.Sprintf(format, args...)}
+func cfgErr(field, format string, args ...any) *Error {
+	return &Error{Field: field, Reason: fmt.Sprintf(format, args...)}
 }
 
-// LoadConfigFile overlays the JSON file at path onto c: settings present in
-// the file replace c's; unknown keys are an error (a typo must not silently
+// LoadFile overlays the JSON file at path onto c: settings present in the
+// file replace c's; unknown keys are an error (a typo must not silently
 // weaken security settings).
-func (c *Config) LoadConfigFile(path string) error {
+func (c *Config) LoadFile(path string) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("attestd: config file: %w", err)
@@ -311,7 +313,7 @@ func (c *Config) LoadConfigFile(path string) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(c); err != nil {
-		return &ConfigError{Field: path, Reason: err.Error()}
+		return &Error{Field: path, Reason: err.Error()}
 	}
 	return nil
 }
@@ -359,7 +361,7 @@ func (c *Config) Validate() error {
 	if err := c.validateStore(); err != nil {
 		return err
 	}
-	if err := c.Collateral.network("-").Validate(); err != nil {
+	if err := c.Collateral.Network("-").Validate(); err != nil {
 		field := "collateral"
 		var se *collateral.ServiceError
 		if errors.As(err, &se) {
@@ -419,10 +421,11 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// network is the collateral service of c for collateral.Network, the
+// Network is the collateral service of c for collateral.Network, the
 // construction path the sgxops CLI uses too: with neither a service nor a
-// bundle, Intel PCS (DefaultPCSURL). apiKey is the PCS key, if any.
-func (c CollateralConfig) network(apiKey string) collateral.Network {
+// bundle, Intel PCS (DefaultPCSURL). apiKey is the PCS key (the content of
+// APIKeyFile), if any.
+func (c CollateralConfig) Network(apiKey string) collateral.Network {
 	n := collateral.Network{PCS: c.PCS, PCCS: c.PCCS, THIM: c.THIM, InsecurePCCSTLS: c.PCCSInsecureSkipVerify}
 	if n.PCS == "" && n.PCCS == "" && n.THIM == "" && len(c.Bundles) == 0 {
 		n.PCS = DefaultPCSURL
@@ -512,7 +515,7 @@ func (c *Config) validateStore() error {
 	if errs := validation.IsDNS1123Subdomain(st.SigningKeySecret); len(errs) > 0 {
 		return cfgErr("store.signingKeySecret", "%q is not a Secret name: %s", st.SigningKeySecret, strings.Join(errs, "; "))
 	}
-	if !c.adminAuthConfigured() {
+	if !c.AdminAuthConfigured() {
 		return cfgErr("auth", "store type %q needs admin authentication shared by every replica: "+
 			"--admin-token-file (a mounted Secret), --admin-token-sha256, auth.jwt or --client-ca; "+
 			"a per-replica generated admin token is refused", StoreKubernetes)
@@ -523,11 +526,8 @@ func (c *Config) validateStore() error {
 	return nil
 }
 
-// adminAuthConfigured reports whether any admin authentication is
+// AdminAuthConfigured reports whether any admin authentication is
 // configured; without it attestd generates a token in DataDir (bbolt only).
-func (c *Config) adminAuthConfigured() bool {
+func (c *Config) AdminAuthConfigured() bool {
 	return len(c.Auth.Tokens) > 0 || c.Auth.JWT != nil || c.Auth.AdminTokenFile != "" || c.TLS.ClientCAFile != ""
 }
-
-// errNoCollateral is returned by readiness when no collateral is usable.
-var errNoCollateral = errors.New("no usable collateral")
