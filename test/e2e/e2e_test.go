@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -352,6 +353,7 @@ func ptr[T any](v T) *T { return &v }
 // available -> test Job; test done -> Service switched): the time the Jobs and
 // pods run is excluded, and the polling delay affects both ends of a gap alike.
 type rolloutClock struct {
+	mu     sync.Mutex // guards seen and order while the poller runs
 	start  time.Time
 	seen   map[string]time.Duration
 	order  []string
@@ -363,6 +365,8 @@ func startRolloutClock(c client.Client, rev string) *rolloutClock {
 	ctx, cancel := context.WithCancel(context.Background())
 	rc := &rolloutClock{start: time.Now(), seen: map[string]time.Duration{}, cancel: cancel, done: make(chan struct{})}
 	mark := func(step string, ok bool) {
+		rc.mu.Lock()
+		defer rc.mu.Unlock()
 		if _, dup := rc.seen[step]; ok && !dup {
 			rc.seen[step] = time.Since(rc.start)
 			rc.order = append(rc.order, step)
@@ -397,9 +401,19 @@ func startRolloutClock(c client.Client, rev string) *rolloutClock {
 	return rc
 }
 
-// report stops the clock and logs the steps and the operator's overhead.
+// report waits until the clock has seen the last step (the test may notice
+// the promotion through the EnclaveApp's status before the next poll), stops
+// it, and logs the steps and the operator's overhead.
 func (rc *rolloutClock) report(t *testing.T, rev string) {
 	t.Helper()
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		rc.mu.Lock()
+		_, ok := rc.seen["stable Service switched"]
+		rc.mu.Unlock()
+		if ok {
+			break
+		}
+	}
 	rc.cancel()
 	<-rc.done
 	var b strings.Builder
