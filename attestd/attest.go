@@ -184,15 +184,9 @@ func (s *Server) attest(ctx context.Context, kind EvidenceKind, body []byte, que
 	if err != nil {
 		return "", out, err
 	}
-	incoming := incomingClaims(body0, ev, res, req.RuntimeData, pol.hash)
-	oc, err := pol.parsed.Evaluate(incoming)
+	oc, err := evaluatePolicy(pol, incomingClaims(body0, ev, res, req.RuntimeData, pol.hash), &out)
 	if err != nil {
-		out.result = resultPolicyDenied
-		return "", out, apiErrorf(http.StatusBadRequest, CodePolicyEvaluation, "attestation policy: %s", trimPrefix(err.Error()))
-	}
-	if !oc.Authorized {
-		out.result = resultPolicyDenied
-		return "", out, apiErrorf(http.StatusBadRequest, CodePolicyEvaluation, "attestation policy: not authorized (no permit() applied, or a deny() did)")
+		return "", out, err
 	}
 	s.metrics.observePhase("appraise", t)
 
@@ -311,6 +305,21 @@ func (s *Server) appraise(ctx context.Context, ev policy.Evidence, areq policy.R
 		return nil, fmt.Errorf("appraisal: %w", err)
 	}
 	return res, nil
+}
+
+// evaluatePolicy runs the attestation policy on the incoming claims; a
+// policy that fails or does not authorize is a policy_evaluation error.
+func evaluatePolicy(pol *compiledPolicy, incoming []policy.Claim, out *attestOutcome) (*policy.Outcome, error) {
+	oc, err := pol.parsed.Evaluate(incoming)
+	if err != nil {
+		out.result = resultPolicyDenied
+		return nil, apiErrorf(http.StatusBadRequest, CodePolicyEvaluation, "attestation policy: %s", trimPrefix(err.Error()))
+	}
+	if !oc.Authorized {
+		out.result = resultPolicyDenied
+		return nil, apiErrorf(http.StatusBadRequest, CodePolicyEvaluation, "attestation policy: not authorized (no permit() applied, or a deny() did)")
+	}
+	return oc, nil
 }
 
 // policyFor is the attestation policy of a request: its draft policy, or the

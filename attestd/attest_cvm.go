@@ -71,14 +71,9 @@ func (s *Server) attestCVM(ctx context.Context, kind EvidenceKind, body []byte, 
 	if err != nil {
 		return "", out, err
 	}
-	oc, err := pol.parsed.Evaluate(cvmIncoming(cv, res, req.RuntimeData, pol.hash))
+	oc, err := evaluatePolicy(pol, cvmIncoming(cv, res, req.RuntimeData, pol.hash), &out)
 	if err != nil {
-		out.result = resultPolicyDenied
-		return "", out, apiErrorf(http.StatusBadRequest, CodePolicyEvaluation, "attestation policy: %s", trimPrefix(err.Error()))
-	}
-	if !oc.Authorized {
-		out.result = resultPolicyDenied
-		return "", out, apiErrorf(http.StatusBadRequest, CodePolicyEvaluation, "attestation policy: not authorized (no permit() applied, or a deny() did)")
+		return "", out, err
 	}
 	s.metrics.observePhase("appraise", t)
 

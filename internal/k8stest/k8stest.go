@@ -10,6 +10,7 @@ package k8stest
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -154,4 +155,36 @@ func Main(m *testing.M, env **Env) int {
 		}()
 	}
 	return m.Run()
+}
+
+// Tool returns the path of a tool the tests run (helm, tofu): $envVar, else
+// the cache of scripts/install-tools.sh, else PATH. Without it the test
+// skips with one line naming how to get it, or fails when Required.
+func Tool(tb testing.TB, name, envVar, hint string) string {
+	tb.Helper()
+	if p := os.Getenv(envVar); p != "" {
+		return p
+	}
+	cache := os.Getenv("SGXOPS_TOOLS_CACHE")
+	if cache == "" {
+		home, _ := os.UserHomeDir()
+		cache = filepath.Join(home, ".cache", "sgxops-tools", "bin")
+	}
+	if p := filepath.Join(cache, name); isExec(p) {
+		return p
+	}
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	msg := fmt.Sprintf("no %s: run scripts/install-tools.sh %s (%s) or set %s", name, name, hint, envVar)
+	if Required() {
+		tb.Fatal("SGXOPS_REQUIRE_K8S=1: " + msg)
+	}
+	tb.Skip(msg)
+	return ""
+}
+
+func isExec(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -27,31 +26,7 @@ var (
 // helmBin returns the helm binary, or skips (fails with SGXOPS_REQUIRE_K8S=1).
 func helmBin(t *testing.T) string {
 	t.Helper()
-	if h := os.Getenv("HELM"); h != "" {
-		return h
-	}
-	cache := os.Getenv("SGXOPS_TOOLS_CACHE")
-	if cache == "" {
-		home, _ := os.UserHomeDir()
-		cache = filepath.Join(home, ".cache", "sgxops-tools", "bin")
-	}
-	if h := filepath.Join(cache, "helm"); isExec(h) {
-		return h
-	}
-	if h, err := exec.LookPath("helm"); err == nil {
-		return h
-	}
-	msg := "no helm: run scripts/install-tools.sh helm (builds it once, ~6 min cold) or set HELM"
-	if k8stest.Required() {
-		t.Fatal("SGXOPS_REQUIRE_K8S=1: " + msg)
-	}
-	t.Skip(msg)
-	return ""
-}
-
-func isExec(p string) bool {
-	st, err := os.Stat(p)
-	return err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0
+	return k8stest.Tool(t, "helm", "HELM", "builds it once, ~6 min cold")
 }
 
 // helm runs helm with args and returns stdout, or stderr as the error.

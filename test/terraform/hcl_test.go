@@ -36,31 +36,7 @@ func TestFormat(t *testing.T) {
 // tofuBin returns OpenTofu, or skips (fails with SGXOPS_REQUIRE_K8S=1, like helm in test/chart).
 func tofuBin(t *testing.T) string {
 	t.Helper()
-	if b := os.Getenv("TOFU"); b != "" {
-		return b
-	}
-	cache := os.Getenv("SGXOPS_TOOLS_CACHE")
-	if cache == "" {
-		home, _ := os.UserHomeDir()
-		cache = filepath.Join(home, ".cache", "sgxops-tools", "bin")
-	}
-	if b := filepath.Join(cache, "tofu"); isExec(b) {
-		return b
-	}
-	if b, err := exec.LookPath("tofu"); err == nil {
-		return b
-	}
-	msg := "no tofu: run scripts/install-tools.sh tofu (builds OpenTofu once, ~7 min cold) or set TOFU"
-	if k8stest.Required() {
-		t.Fatal("SGXOPS_REQUIRE_K8S=1: " + msg)
-	}
-	t.Skip(msg)
-	return ""
-}
-
-func isExec(p string) bool {
-	st, err := os.Stat(p)
-	return err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0
+	return k8stest.Tool(t, "tofu", "TOFU", "builds OpenTofu once, ~7 min cold")
 }
 
 // TestTofuFmt: `tofu fmt -check` agrees (no provider needed).
