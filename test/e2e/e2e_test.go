@@ -766,7 +766,19 @@ func (e *env) waitJobErr(t *testing.T, name string, timeout time.Duration) (stri
 		}
 		return nil
 	})
-	logs, _ := e.kubectlTry("-n", appNS, "logs", "job/"+name)
+	// The log is read through the kubelet, which can fail for a moment (seen once): retry, and say why if it never answers.
+	var logs string
+	eventually(t, 30*time.Second, "the log of job "+name, func() error {
+		out, err := e.kubectlTry("-n", appNS, "logs", "job/"+name)
+		if err != nil {
+			return err
+		}
+		if strings.TrimSpace(out) == "" {
+			return fmt.Errorf("empty log")
+		}
+		logs = out
+		return nil
+	})
 	if status != "Complete" {
 		return logs, fmt.Errorf("job %s failed", name)
 	}
