@@ -5,7 +5,7 @@ VERSION ?= 0.1.0
 ## The corpus of real quotes: ../shared/corpus when present, else the cache `make corpus` fills
 ## (keyed by the manifest's hash); SGXOPS_CORPUS set in the environment wins.
 CORPUS_CACHE := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/sgxops-corpus/$(shell sha256sum internal/corpusfetch/manifest/manifest.json | cut -c1-16)
-export SGXOPS_CORPUS ?= $(if $(wildcard ../shared/corpus/cases.json),$(abspath ../shared/corpus),$(CORPUS_CACHE))
+export SGXOPS_CORPUS ?= $(if $(wildcard ../shared/corpus/phala-dcap-qvl/sgx_quote),$(abspath ../shared/corpus),$(CORPUS_CACHE))
 
 .PHONY: all build corpus demo test test-deps vet fmt-check goimports-check lint fuzz bench load generate manifests chart-manifests images e2e clean
 
@@ -31,10 +31,14 @@ test: test-deps
 	$(T) "attestd load harness" $(GO) run ./cmd/attestd-load
 	$(T) e2e $(MAKE) e2e
 
-## test-deps: npm packages of the interop tests, kube-apiserver + etcd + kubectl for envtest (built from the
-## module proxy once, 9-20 min cold), helm, controller-gen and OpenTofu (built once; tofu ~7 min cold, for
-## `tofu fmt -check` of deploy/terraform); all cached and idempotent.
+## test-deps: the corpus (make corpus, when neither ../shared/corpus nor the cache has it), npm packages of
+## the interop tests, kube-apiserver + etcd + kubectl for envtest (built from the module proxy once, 9-20 min
+## cold), helm, controller-gen and OpenTofu (built once; tofu ~7 min cold, for `tofu fmt -check` of
+## deploy/terraform); all cached and idempotent.
 test-deps:
+	@if [ -e "$(SGXOPS_CORPUS)/phala-dcap-qvl/sgx_quote" ]; then :; \
+	elif [ "$(SGXOPS_CORPUS)" = "$(CORPUS_CACHE)" ]; then $(T) "test deps: corpus" $(MAKE) --no-print-directory corpus; \
+	else echo "SGXOPS_CORPUS=$(SGXOPS_CORPUS) holds no corpus (no phala-dcap-qvl/sgx_quote); unset it to use the cache make corpus fills" >&2; exit 1; fi
 	$(T) "test deps: npm" ./scripts/install-test-deps.sh
 	$(T) "test deps: kube-apiserver, etcd" ./scripts/k8s/install-control-plane.sh >/dev/null
 	$(T) "test deps: helm, controller-gen, tofu" ./scripts/install-tools.sh controller-gen helm tofu >/dev/null
@@ -42,10 +46,13 @@ test-deps:
 ## corpus: download each verbatim corpus file from its public origin at the pinned commit into
 ## $(CORPUS_CACHE), check its pinned SHA-256 (internal/corpusfetch/manifest/manifest.json), rebuild the derived
 ## files (collateral bundles, extracted CRL, SEV-SNP derivatives) and print `export SGXOPS_CORPUS=...`.
-## Needs network access; fails naming the first URL it could not fetch. CORPUS_INDEX_FROM=DIR copies the
-## corpus index (cases.json, sev-snp/cases.json, PROVENANCE.md: written for the corpus, no public origin).
+## Needs network access; fails naming the first URL it could not fetch. CORPUS_BASE_URL serves the origin
+## files from a mirror (BASE/owner/name/commit/path). The tests need nothing else: their case tables are
+## internal/corpus's. CORPUS_INDEX_FROM=DIR also copies the curated index of an existing corpus (cases.json,
+## sev-snp/cases.json, PROVENANCE.md: written by its curators, no public origin). make test runs this when
+## no corpus is found.
 corpus:
-	$(GO) run ./internal/corpusfetch/cmd/sgxops-corpus -dir $(CORPUS_CACHE) $(if $(CORPUS_INDEX_FROM),-index-from $(CORPUS_INDEX_FROM))
+	$(GO) run ./internal/corpusfetch/cmd/sgxops-corpus -dir $(CORPUS_CACHE) $(if $(CORPUS_BASE_URL),-base-url $(CORPUS_BASE_URL)) $(if $(CORPUS_INDEX_FROM),-index-from $(CORPUS_INDEX_FROM))
 
 ## e2e: the whole story in a real single-node Kubernetes cluster on this machine (root; see scripts/e2e.sh).
 e2e:

@@ -141,22 +141,14 @@ func TestTdxVmSimulated(t *testing.T) {
 
 func sha256Of(b []byte) []byte { s := sha256.Sum256(b); return s[:] }
 
-// snpCase is an entry of the corpus's sev-snp/cases.json.
-type snpCase struct {
-	ID         string   `json:"id"`
-	Report     string   `json:"report"`
-	Certs      []string `json:"certs"`
-	ExpectedOK bool     `json:"expected_ok"`
-	At         string   `json:"at"`
-}
+// snpCase is one of the corpus's SEV-SNP cases (internal/corpus.SNPCases).
+type snpCase = corpus.SNPCase
 
+// snpCases returns the SEV-SNP cases once the corpus is known to be present.
 func snpCases(t testing.TB) []snpCase {
 	t.Helper()
-	var cs []snpCase
-	if err := json.Unmarshal(corpus.Read(t, "sev-snp/cases.json"), &cs); err != nil {
-		t.Fatal(err)
-	}
-	return cs
+	corpus.Dir(t)
+	return corpus.SNPCases
 }
 
 // snpEnvelope is MAA's SevSnpVm evidence for a corpus case:
@@ -222,14 +214,14 @@ func TestSevSnpVmCorpus(t *testing.T) {
 			rep := snpReportOf(raw)
 			meas := hex.EncodeToString(rep[0x90:0xC0])
 			app := "snp-" + strings.ReplaceAll(strings.SplitN(c.ID, "-tampered", 2)[0], "_", "-")
-			if c.ExpectedOK && !registered[app] {
+			if c.OK && !registered[app] {
 				registered[app] = true
 				e.registerCVM(fmt.Sprintf(`{"app":%q,"name":"v1","measurement":%q,"host_data":%q}`, app, meas, hex.EncodeToString(rep[0xC0:0xE0])))
 			}
 			r := e.do("POST", "/attest/SevSnpVm?api-version=2022-08-01&sgxops-app="+app, "", map[string]any{"report": base64.RawURLEncoding.EncodeToString(env)})
 			reason, special := wantReason[c.ID]
 			switch {
-			case c.ExpectedOK && !special:
+			case c.OK && !special:
 				_, cl := tokenParts(t, r.token(t))
 				if cl["x-ms-attestation-type"] != "sevsnpvm" || cl["x-ms-sevsnpvm-launchmeasurement"] != meas ||
 					cl["x-ms-sevsnpvm-is-debuggable"] != false || cl["x-sgxops-release"] != "v1" || cl["x-sgxops-simulated"] != false {

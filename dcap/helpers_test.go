@@ -2,7 +2,6 @@ package dcap
 
 import (
 	"crypto/x509"
-	"encoding/json"
 	"encoding/pem"
 	"testing"
 	"time"
@@ -12,26 +11,14 @@ import (
 	"github.com/sgxops/sgxops/sgx"
 )
 
-// corpusCase is one entry of the corpus cases.json.
-type corpusCase struct {
-	ID            string                     `json:"id"`
-	Quote         string                     `json:"quote"`
-	Collateral    string                     `json:"collateral"`
-	Now           int64                      `json:"now"`
-	Window        [2]string                  `json:"collateral_window"`
-	Pairing       string                     `json:"pairing"`
-	Kind          string                     `json:"kind"`
-	OriginExpects map[string]any             `json:"origin_expects"`
-	Oracle        map[string]json.RawMessage `json:"oracle"`
-}
+// corpusCase is one of the corpus's quote cases (internal/corpus.QuoteCases).
+type corpusCase = corpus.QuoteCase
 
+// loadCases returns the quote cases once the corpus is known to be present.
 func loadCases(t testing.TB) []corpusCase {
 	t.Helper()
-	var cs []corpusCase
-	if err := json.Unmarshal(corpus.Read(t, "cases.json"), &cs); err != nil {
-		t.Fatalf("cases.json: %v", err)
-	}
-	return cs
+	corpus.Dir(t)
+	return corpus.QuoteCases
 }
 
 // quoteRaw returns the binary quote of a corpus file (raw, hex or 0x-hex).

@@ -2,7 +2,6 @@ package snp_test
 
 import (
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -12,28 +11,14 @@ import (
 	"github.com/sgxops/sgxops/snp"
 )
 
-// snpCase is one entry of the corpus's sev-snp/cases.json.
-type snpCase struct {
-	ID         string   `json:"id"`
-	Report     string   `json:"report"`
-	Certs      []string `json:"certs"`
-	ExpectedOK bool     `json:"expected_ok"`
-	At         string   `json:"at"`
-	Expected   struct {
-		Measurement string `json:"measurement"`
-	} `json:"expected"`
-}
+// snpCase is one of the corpus's SEV-SNP cases (internal/corpus.SNPCases).
+type snpCase = corpus.SNPCase
 
+// loadCases returns the SEV-SNP cases once the corpus is known to be present.
 func loadCases(t testing.TB) []snpCase {
 	t.Helper()
-	var cs []snpCase
-	if err := json.Unmarshal(corpus.Read(t, "sev-snp/cases.json"), &cs); err != nil {
-		t.Fatal(err)
-	}
-	if len(cs) != 14 {
-		t.Fatalf("%d cases, want 14", len(cs))
-	}
-	return cs
+	corpus.Dir(t)
+	return corpus.SNPCases
 }
 
 // caseEvidence reads a case's report (hex text decoded) and certificates.
@@ -84,11 +69,11 @@ func TestCorpus(t *testing.T) {
 			if err == nil {
 				v, err = snp.Verify(ev, snp.Options{Now: at})
 			}
-			if c.ExpectedOK {
+			if c.OK {
 				if err != nil {
 					t.Fatalf("Verify: %v", err)
 				}
-				if m := c.Expected.Measurement; m != "" && m != snp.Hex(v.Report.GetMeasurement()) {
+				if m := c.Measurement; m != "" && m != snp.Hex(v.Report.GetMeasurement()) {
 					t.Errorf("measurement %x, want %s", v.Report.GetMeasurement(), m)
 				}
 				if (ev.HCL != nil) != strings.HasPrefix(c.ID, "azure-") {
@@ -151,7 +136,7 @@ func TestByteFlip(t *testing.T) {
 		t.Skip("byte flips take a few seconds")
 	}
 	for _, c := range loadCases(t) {
-		if !c.ExpectedOK || !(c.ID == "gsg-milan-vcek" || c.ID == "trustee-milan-vlek-aws" || c.ID == "azure-genoa-hcl") {
+		if !c.OK || !(c.ID == "gsg-milan-vcek" || c.ID == "trustee-milan-vlek-aws" || c.ID == "azure-genoa-hcl") {
 			continue
 		}
 		t.Run(c.ID, func(t *testing.T) {

@@ -24,22 +24,10 @@ func qvMain(args ...string) (int, string, string) {
 	return code, out.String(), errb.String()
 }
 
-type qvCase struct {
-	ID         string    `json:"id"`
-	Quote      string    `json:"quote"`
-	Collateral string    `json:"collateral"`
-	Now        int64     `json:"now"`
-	NowISO     string    `json:"now_iso"`
-	Window     [2]string `json:"collateral_window"`
-}
-
-func qvCases(t *testing.T) []qvCase {
+func qvCases(t *testing.T) []corpus.QuoteCase {
 	t.Helper()
-	var cs []qvCase
-	if err := json.Unmarshal(corpus.Read(t, "cases.json"), &cs); err != nil {
-		t.Fatal(err)
-	}
-	return cs
+	corpus.Dir(t)
+	return corpus.QuoteCases
 }
 
 func qvDecode(t *testing.T, stdout string) quoteVerifyResult {

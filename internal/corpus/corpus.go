@@ -29,15 +29,20 @@ func Dir(t testing.TB) string {
 			}
 		}
 	}
-	if _, err := os.Stat(filepath.Join(dir, "cases.json")); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, marker)); err != nil {
 		testdeps.Missing(t, fmt.Sprintf("the corpus of real quotes is not at %s (%v)", dir, err),
 			"run `make corpus` (downloads it from its public origins) or set SGXOPS_CORPUS to a corpus directory")
 	}
 	return dir
 }
 
+// marker is a verbatim corpus file whose presence says a corpus is there: the
+// shared corpus and the cache `make corpus` fills both have it (the curated
+// index, cases.json, only the former).
+const marker = "phala-dcap-qvl/sgx_quote"
+
 func present(dir string) bool {
-	_, err := os.Stat(filepath.Join(dir, "cases.json"))
+	_, err := os.Stat(filepath.Join(dir, marker))
 	return err == nil
 }
 

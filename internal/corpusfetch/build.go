@@ -58,6 +58,8 @@ func step(read func(string) ([]byte, error), input func(string) ([]byte, error),
 		return append([]byte(nil), b[s.Start:s.End]...), nil
 	case "json-bytes":
 		return jsonBytes(b, s.Pointer)
+	case "snp-report-json":
+		return snpReportFromJSON(b, s.Pointer)
 	case "xor", "add", "set":
 		if err := inRange(s.Offset); err != nil {
 			return nil, err
@@ -90,10 +92,30 @@ func jsonBytes(b []byte, pointer string) ([]byte, error) {
 	if err := json.Unmarshal(b, &v); err != nil {
 		return nil, err
 	}
+	v, err := jsonAt(v, pointer)
+	if err != nil {
+		return nil, err
+	}
+	out, err := byteArray(v)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", pointer, err)
+	}
+	return out, nil
+}
+
+// jsonAt walks pointer (RFC 6901, object keys and array indexes only) from v.
+func jsonAt(v any, pointer string) (any, error) {
+	if pointer == "" || pointer == "/" {
+		return v, nil
+	}
 	for _, tok := range strings.Split(strings.TrimPrefix(pointer, "/"), "/") {
 		switch c := v.(type) {
 		case map[string]any:
-			v = c[tok]
+			next, ok := c[tok]
+			if !ok {
+				return nil, fmt.Errorf("%s: %q not found", pointer, tok)
+			}
+			v = next
 		case []any:
 			i, err := strconv.Atoi(tok)
 			if err != nil || i < 0 || i >= len(c) {
@@ -104,15 +126,20 @@ func jsonBytes(b []byte, pointer string) ([]byte, error) {
 			return nil, fmt.Errorf("%s: %q not found", pointer, tok)
 		}
 	}
+	return v, nil
+}
+
+// byteArray converts a decoded JSON array of integers 0..255 to bytes.
+func byteArray(v any) ([]byte, error) {
 	arr, ok := v.([]any)
 	if !ok {
-		return nil, fmt.Errorf("%s: not an array", pointer)
+		return nil, fmt.Errorf("not an array")
 	}
 	out := make([]byte, len(arr))
 	for i, e := range arr {
 		f, ok := e.(float64)
 		if !ok || f < 0 || f > 255 || f != float64(int(f)) {
-			return nil, fmt.Errorf("%s[%d]: not a byte", pointer, i)
+			return nil, fmt.Errorf("[%d]: not a byte", i)
 		}
 		out[i] = byte(f)
 	}
@@ -236,4 +263,133 @@ func oeBlob(b []byte, n int) ([]byte, error) {
 		return nil, fmt.Errorf("blob %d outside the file", n)
 	}
 	return bytes.TrimRight(b[off:off+size], "\x00"), nil
+}
+
+// snpReportFromJSON lays out the SEV-SNP ATTESTATION_REPORT (1184 bytes, AMD SEV
+// SNP ABI 1.55, table 22) whose fields the sev crate's serde form holds at
+// pointer: integers as JSON numbers, byte arrays as arrays of numbers, TCB
+// versions as {bootloader, tee, snp, microcode[, fmc]}, firmware versions as
+// {major, minor, build}, the signature as {r, s} (72 little-endian bytes each).
+// Reserved bytes are zero. The report's own signature is what proves the layout:
+// a misplaced field fails the pinned SHA-256 and the signature check alike.
+func snpReportFromJSON(b []byte, pointer string) ([]byte, error) {
+	var root any
+	if err := json.Unmarshal(b, &root); err != nil {
+		return nil, err
+	}
+	v, err := jsonAt(root, pointer)
+	if err != nil {
+		return nil, err
+	}
+	r, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("%s: not an object", pointer)
+	}
+	out := make([]byte, 0x4A0)
+	var ferr error
+	fail := func(format string, a ...any) {
+		if ferr == nil {
+			ferr = fmt.Errorf(pointer+"/"+format, a...)
+		}
+	}
+	num := func(key string, max uint64) uint64 {
+		f, ok := r[key].(float64)
+		if !ok || f < 0 || f > float64(max) || f != float64(uint64(f)) {
+			fail("%s: not an integer in [0, %d]", key, max)
+			return 0
+		}
+		return uint64(f)
+	}
+	putBytes := func(off int, key string, n int) {
+		bs, err := byteArray(r[key])
+		if err == nil && len(bs) != n {
+			err = fmt.Errorf("%d bytes, want %d", len(bs), n)
+		}
+		if err != nil {
+			fail("%s: %w", key, err)
+			return
+		}
+		copy(out[off:], bs)
+	}
+	tcb := func(off int, key string) {
+		t, ok := r[key].(map[string]any)
+		if !ok {
+			fail("%s: not a TCB version object", key)
+			return
+		}
+		// Milan and Genoa: boot loader, TEE, 4 reserved, SNP, microcode. Turin
+		// (with an FMC field) uses another layout, not needed by the corpus.
+		if t["fmc"] != nil {
+			fail("%s: Turin TCB layout (fmc) not supported", key)
+			return
+		}
+		for i, part := range map[int]string{0: "bootloader", 1: "tee", 6: "snp", 7: "microcode"} {
+			f, ok := t[part].(float64)
+			if !ok || f < 0 || f > 255 {
+				fail("%s/%s: not a byte", key, part)
+				return
+			}
+			out[off+i] = byte(f)
+		}
+	}
+	version := func(off int, key string) {
+		t, ok := r[key].(map[string]any)
+		if !ok {
+			fail("%s: not a version object", key)
+			return
+		}
+		for i, part := range []string{"build", "minor", "major"} {
+			f, ok := t[part].(float64)
+			if !ok || f < 0 || f > 255 {
+				fail("%s/%s: not a byte", key, part)
+				return
+			}
+			out[off+i] = byte(f)
+		}
+	}
+	le := binary.LittleEndian
+	le.PutUint32(out[0x00:], uint32(num("version", 1<<32-1)))
+	le.PutUint32(out[0x04:], uint32(num("guest_svn", 1<<32-1)))
+	le.PutUint64(out[0x08:], num("policy", 1<<53))
+	putBytes(0x10, "family_id", 16)
+	putBytes(0x20, "image_id", 16)
+	le.PutUint32(out[0x30:], uint32(num("vmpl", 1<<32-1)))
+	le.PutUint32(out[0x34:], uint32(num("sig_algo", 1<<32-1)))
+	tcb(0x38, "current_tcb")
+	le.PutUint64(out[0x40:], num("plat_info", 1<<53))
+	le.PutUint32(out[0x48:], uint32(num("key_info", 1<<32-1)))
+	putBytes(0x50, "report_data", 64)
+	putBytes(0x90, "measurement", 48)
+	putBytes(0xC0, "host_data", 32)
+	putBytes(0xE0, "id_key_digest", 48)
+	putBytes(0x110, "author_key_digest", 48)
+	putBytes(0x140, "report_id", 32)
+	putBytes(0x160, "report_id_ma", 32)
+	tcb(0x180, "reported_tcb")
+	out[0x188] = byte(num("cpuid_fam_id", 255))
+	out[0x189] = byte(num("cpuid_mod_id", 255))
+	out[0x18A] = byte(num("cpuid_step", 255))
+	putBytes(0x1A0, "chip_id", 64)
+	tcb(0x1E0, "committed_tcb")
+	version(0x1E8, "current")
+	version(0x1EC, "committed")
+	tcb(0x1F0, "launch_tcb")
+	sig, ok := r["signature"].(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("%s/signature: not an object", pointer)
+	}
+	for i, part := range []string{"r", "s"} {
+		bs, err := byteArray(sig[part])
+		if err == nil && len(bs) != 72 {
+			err = fmt.Errorf("%d bytes, want 72", len(bs))
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s/signature/%s: %w", pointer, part, err)
+		}
+		copy(out[0x2A0+72*i:], bs)
+	}
+	if ferr != nil {
+		return nil, ferr
+	}
+	return out, nil
 }

@@ -2,6 +2,7 @@ package corpusfetch_test
 
 import (
 	"context"
+	"encoding/json"
 	"encoding/hex"
 	"errors"
 	"io/fs"
@@ -29,8 +30,8 @@ func solSource(t *testing.T, dir string) []byte {
 	return []byte("contract T {\n    bytes constant platformCrlDer =\n        hex\"" + hex.EncodeToString(crl) + "\";\n}\n")
 }
 
-// TestManifestPinsCorpus: every pinned file is in the shared corpus with the
-// pinned SHA-256, every corpus file is pinned, and every origin is well-formed.
+// TestManifestPinsCorpus: every pinned file is in the corpus with the pinned
+// SHA-256, every corpus file is pinned, and every origin is well-formed.
 func TestManifestPinsCorpus(t *testing.T) {
 	dir := corpus.Dir(t)
 	m, err := manifest.Load()
@@ -55,8 +56,12 @@ func TestManifestPinsCorpus(t *testing.T) {
 	for _, d := range m.Derived {
 		add(d.Path, d.SHA256)
 	}
-	for _, p := range append(append([]manifest.Pinned{}, m.NotRebuilt...), m.Index...) {
-		add(p.Path, p.SHA256)
+	for _, p := range m.Index {
+		// The curated index is only in a corpus that has one (make corpus
+		// leaves it out): pinned when present.
+		if _, err := os.Stat(filepath.Join(dir, p.Path)); err == nil {
+			add(p.Path, p.SHA256)
+		}
 	}
 	for p, sum := range pinned {
 		if err := corpusfetch.CheckFile(filepath.Join(dir, p), sum); err != nil {
@@ -148,19 +153,30 @@ func TestRunFromOrigins(t *testing.T) {
 	}
 	srv := originServer(t, dir, m)
 	cache := t.TempDir()
-	rep, err := corpusfetch.Run(context.Background(), m, corpusfetch.Options{Dir: cache, BaseURL: srv.URL, IndexFrom: dir})
+	// Without an existing corpus to copy the curated index from, the run is
+	// complete all the same: the index is reported as left out, not as an error.
+	rep, err := corpusfetch.Run(context.Background(), m, corpusfetch.Options{Dir: cache, BaseURL: srv.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Downloaded != len(m.Files) || rep.Rebuilt != len(m.Derived) || len(rep.MissingIndex) != 0 {
+	if rep.Downloaded != len(m.Files) || rep.Rebuilt != len(m.Derived) || len(rep.MissingIndex) != len(m.Index) {
 		t.Fatalf("report %+v", rep)
 	}
-	if len(rep.NotRebuilt) != len(m.NotRebuilt) {
-		t.Errorf("not rebuilt %v, want the %d without a recipe", rep.NotRebuilt, len(m.NotRebuilt))
+	for _, c := range corpus.QuoteCases {
+		for _, p := range []string{c.Quote, c.Collateral} {
+			if _, err := os.Stat(filepath.Join(cache, p)); err != nil {
+				t.Errorf("case %s: %v", c.ID, err)
+			}
+		}
 	}
-	rep, err = corpusfetch.Run(context.Background(), m, corpusfetch.Options{Dir: cache, BaseURL: srv.URL + "/gone"})
-	if err != nil || rep.Downloaded != 0 || rep.Rebuilt != 0 {
+	rep, err = corpusfetch.Run(context.Background(), m, corpusfetch.Options{Dir: cache, BaseURL: srv.URL + "/gone", IndexFrom: dir})
+	if err != nil || rep.Downloaded != 0 || rep.Rebuilt != 0 || len(rep.MissingIndex) != 0 {
 		t.Fatalf("second run: %+v, %v", rep, err)
+	}
+	for _, p := range m.Index {
+		if err := corpusfetch.CheckFile(filepath.Join(cache, p.Path), p.SHA256); err != nil {
+			t.Errorf("index file not copied: %v", err)
+		}
 	}
 }
 
@@ -208,6 +224,68 @@ func TestRunFailures(t *testing.T) {
 			}
 			if ents, _ := os.ReadDir(cache); len(ents) != 0 {
 				t.Errorf("left %d entries in the cache", len(ents))
+			}
+		})
+	}
+}
+
+// TestSNPReportFromJSONRefuses: the SEV-SNP report recipe names the field it
+// cannot lay out instead of writing a report with a hole in it.
+func TestSNPReportFromJSONRefuses(t *testing.T) {
+	dir := corpus.Dir(t)
+	var d manifest.Derived
+	m, err := manifest.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range m.Derived {
+		if x.Path == "sev-snp/derived/trustee-e2e-report.bin" {
+			d = x
+		}
+	}
+	if d.Path == "" {
+		t.Fatal("no recipe for sev-snp/derived/trustee-e2e-report.bin")
+	}
+	orig, err := os.ReadFile(filepath.Join(dir, d.Steps[0].File))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, want string
+		edit       func(r map[string]any)
+	}{
+		{"short measurement", "measurement", func(r map[string]any) { r["measurement"] = r["measurement"].([]any)[1:] }},
+		{"not a byte", "report_data", func(r map[string]any) { r["report_data"].([]any)[3] = 256.0 }},
+		{"missing policy", "policy", func(r map[string]any) { delete(r, "policy") }},
+		{"Turin TCB", "fmc", func(r map[string]any) { r["reported_tcb"].(map[string]any)["fmc"] = 1.0 }},
+		{"no signature", "signature", func(r map[string]any) { delete(r, "signature") }},
+		{"short signature", "signature/s", func(r map[string]any) {
+			s := r["signature"].(map[string]any)
+			s["s"] = s["s"].([]any)[:71]
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var v map[string]any
+			if err := json.Unmarshal(orig, &v); err != nil {
+				t.Fatal(err)
+			}
+			tc.edit(v["attestation_report"].(map[string]any))
+			b, err := json.Marshal(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tmp := t.TempDir()
+			p := filepath.Join(tmp, filepath.FromSlash(d.Steps[0].File))
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(p, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			out, err := corpusfetch.Build(tmp, d, nil)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %d bytes, %v; want an error naming %q", len(out), err, tc.want)
 			}
 		})
 	}

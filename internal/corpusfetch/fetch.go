@@ -32,17 +32,15 @@ type Options struct {
 	// Client is the HTTP client; nil means one with a 60 s timeout.
 	Client *http.Client
 	// IndexFrom is an existing corpus to copy the index files from (they have no
-	// public origin); empty leaves them missing and Run reports them.
+	// public origin and no test needs them); empty leaves them out.
 	IndexFrom string
 }
 
 // Report says what Run did.
 type Report struct {
 	Downloaded, Cached, Rebuilt int
-	// MissingIndex lists index files Run could not provide (see Manifest.Index).
+	// MissingIndex lists the index files left out (see Manifest.Index).
 	MissingIndex []string
-	// NotRebuilt lists derived files without a recipe (see Manifest.NotRebuilt).
-	NotRebuilt []string
 }
 
 // FetchError names the URL that could not be fetched.
@@ -128,11 +126,6 @@ func Run(ctx context.Context, m *manifest.Manifest, opts Options) (*Report, erro
 			return rep, err
 		}
 		rep.Rebuilt++
-	}
-	for _, p := range m.NotRebuilt {
-		if CheckFile(filepath.Join(opts.Dir, filepath.FromSlash(p.Path)), p.SHA256) != nil {
-			rep.NotRebuilt = append(rep.NotRebuilt, p.Path)
-		}
 	}
 	for _, p := range m.Index {
 		dst := filepath.Join(opts.Dir, filepath.FromSlash(p.Path))

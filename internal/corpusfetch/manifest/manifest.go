@@ -24,10 +24,10 @@ type Manifest struct {
 	Inputs []Input `json:"inputs"`
 	// Derived files are rebuilt here from Files and Inputs.
 	Derived []Derived `json:"derived"`
-	// NotRebuilt are derived files without a recipe yet; tests needing them skip.
-	NotRebuilt []Pinned `json:"not_rebuilt"`
-	// Index files (cases.json, PROVENANCE.md) were written for the corpus and have
-	// no public origin; they are copied from an existing corpus when one is given.
+	// Index files (cases.json, PROVENANCE.md) were written by the corpus's
+	// curators and have no public origin. The tests do not need them (their case
+	// tables are internal/corpus's, and this manifest is the provenance); they are
+	// copied from an existing corpus when one is given.
 	Index []Pinned `json:"index"`
 }
 
@@ -52,7 +52,6 @@ type Input struct {
 type Pinned struct {
 	Path   string `json:"path"`
 	SHA256 string `json:"sha256"`
-	Why    string `json:"why,omitempty"`
 }
 
 // Derived is a file made from other corpus files, either as a collateral bundle
@@ -80,7 +79,9 @@ type BundleField struct {
 
 // Step is one operation of a derived file's pipeline: "read" (File), "fetch"
 // (Input), "hex-decode", "slice" [Start,End), "json-bytes" (the JSON array of
-// byte values at Pointer), "xor"/"add"/"set" (Value at Offset),
+// byte values at Pointer), "snp-report-json" (the SEV-SNP report whose fields,
+// in the sev crate's serde form, are the object at Pointer), "xor"/"add"/"set"
+// (Value at Offset),
 // "sol-hex-constant" (the hex"…" literal assigned to Name in Solidity source).
 type Step struct {
 	Op      string `json:"op"`
