@@ -2,6 +2,7 @@ package corpusfetch_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -152,6 +153,17 @@ func TestRunFromOrigins(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := originServer(t, dir, m)
+	// The stand-in serves a Solidity source holding the same constant, not the
+	// origin's file (which is not a corpus file): with the real pin it is refused,
+	// then the test re-pins the input to what the stand-in serves.
+	_, err = corpusfetch.Run(context.Background(), m, corpusfetch.Options{Dir: t.TempDir(), BaseURL: srv.URL})
+	if !errors.Is(err, corpusfetch.ErrDigest) || !strings.Contains(err.Error(), m.Inputs[0].OriginPath) {
+		t.Fatalf("input with other bytes than pinned: %v", err)
+	}
+	sum := sha256.Sum256(solSource(t, dir))
+	for i := range m.Inputs {
+		m.Inputs[i].SHA256 = hex.EncodeToString(sum[:])
+	}
 	cache := t.TempDir()
 	// Without an existing corpus to copy the curated index from, the run is
 	// complete all the same: the index is reported as left out, not as an error.

@@ -103,6 +103,9 @@ func Run(ctx context.Context, m *manifest.Manifest, opts Options) (*Report, erro
 				if err != nil {
 					return nil, err
 				}
+				if err := checkBytes(in.OriginPath, b, in.SHA256); err != nil {
+					return nil, err
+				}
 				inputs[name] = b
 				return b, nil
 			}

@@ -40,12 +40,14 @@ type File struct {
 	SHA256     string `json:"sha256"`
 }
 
-// Input is an origin file a derived file is extracted from.
+// Input is an origin file a derived file is extracted from (kept in memory,
+// not in the corpus); its bytes are pinned like a File's.
 type Input struct {
 	Name       string `json:"name"`
 	Repo       string `json:"repo"`
 	Commit     string `json:"commit"`
 	OriginPath string `json:"origin_path"`
+	SHA256     string `json:"sha256"`
 }
 
 // Pinned is a corpus file known only by its path and SHA-256.
