@@ -17,7 +17,7 @@ import (
 )
 
 // TestRealIntelQuoteClaims attests a real Intel SGX quote (phala-dcap-qvl)
-// with its collateral bundle at the pinned time of cases.json and checks the
+// with its collateral bundle at the case's pinned time (corpus.QuoteCases) and checks the
 // token's claims against the quote and Intel's verdict.
 func TestRealIntelQuoteClaims(t *testing.T) {
 	at := time.Date(2025, 7, 19, 10, 1, 17, 0, time.UTC)

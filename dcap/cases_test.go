@@ -22,9 +22,10 @@ var (
 	sa0 = []string{}
 )
 
-// corpusWant covers every case of the corpus cases.json. "origin" is what the
-// project the data comes from asserts; "peers" are the oracle verdicts recorded
-// in cases.json (Phala dcap-qvl JS/WASM, go-tdx-guest v0.3.1). Where the origin
+// corpusWant covers every corpus quote case (internal/corpus.QuoteCases).
+// "origin" is what the project the data comes from asserts; "peers" are the
+// verdicts of other verifiers on the same input, as the corpus records them
+// (Phala dcap-qvl JS/WASM, go-tdx-guest v0.3.1). Where the origin
 // states only that verification succeeds, the exact status is pinned here.
 var corpusWant = map[string]caseWant{
 	// Origin: ConfigurationAndSWHardeningNeeded, [INTEL-SA-00289, INTEL-SA-00615]; peers agree.
@@ -104,7 +105,7 @@ var corpusWant = map[string]caseWant{
 func TestCorpusCases(t *testing.T) {
 	cases := loadCases(t)
 	if len(cases) != 27 || len(corpusWant) != 27 {
-		t.Fatalf("%d cases in cases.json, %d expectations; want 27 of each", len(cases), len(corpusWant))
+		t.Fatalf("%d quote cases, %d expectations; want 27 of each", len(cases), len(corpusWant))
 	}
 	// One Verifier for all cases: its caches must not mix cases up.
 	var nowUnix int64
