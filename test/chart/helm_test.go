@@ -211,6 +211,35 @@ func TestHelmTemplateOptions(t *testing.T) {
 }
 
 // TestValuesSchemaRefuses: bad values fail with a message naming the value.
+// TestTrustSetPolicyRender: the trust-set admission policy is rendered by
+// default, bound to the store namespace and admitting attestd's
+// ServiceAccount of the release namespace (plus exemptUsers); with
+// protectObjects false it is absent. TestAttestdWithChartRBAC shows a real
+// API server enforcing it.
+func TestTrustSetPolicyRender(t *testing.T) {
+	objs := render(t, "rel", "--set", "attestd.store.namespace=trust", "--set", "attestd.store.exemptUsers[0]=ops-admin")
+	pol := find(objs, "ValidatingAdmissionPolicy", trustSetPolicyName("trust"))
+	bind := find(objs, "ValidatingAdmissionPolicyBinding", trustSetPolicyName("trust"))
+	if pol == nil || bind == nil {
+		t.Fatalf("policy %v, binding %v rendered", pol != nil, bind != nil)
+	}
+	vars, _, _ := unstructured.NestedSlice(pol.Object, "spec", "variables")
+	writers := vars[0].(map[string]any)["expression"].(string)
+	for _, w := range []string{`"system:serviceaccount:rel:sgxops-attestd"`, `"ops-admin"`, `"system:serviceaccount:kube-system:namespace-controller"`} {
+		if !strings.Contains(writers, w) {
+			t.Errorf("writers %s lack %s", writers, w)
+		}
+	}
+	if ns, _, _ := unstructured.NestedString(bind.Object, "spec", "matchResources", "namespaceSelector", "matchLabels", "kubernetes.io/metadata.name"); ns != "trust" {
+		t.Errorf("binding selects namespace %q, want the store namespace", ns)
+	}
+	for _, o := range render(t, "rel", "--set", "attestd.store.protectObjects=false") {
+		if strings.HasPrefix(o.GetKind(), "ValidatingAdmissionPolicy") {
+			t.Errorf("protectObjects=false still renders %s %s", o.GetKind(), o.GetName())
+		}
+	}
+}
+
 func TestValuesSchemaRefuses(t *testing.T) {
 	tests := []struct {
 		set  string
@@ -227,6 +256,8 @@ func TestValuesSchemaRefuses(t *testing.T) {
 		{"attestd.extraArgs[0]=x", "/attestd/extraArgs/0"},
 		{"attestd.podDisruptionBudget.maxUnavailable=0", "/attestd/podDisruptionBudget/maxUnavailable"},
 		{"attestd.ingress.enabled=true", "/attestd/ingress/host"},
+		{"attestd.store.protectObjects=maybe", "/attestd/store/protectObjects"},
+		{`attestd.store.exemptUsers[0]=o'brien`, "/attestd/store/exemptUsers/0"},
 		{"images.pullPolicy=Sometimes", "/images/pullPolicy"},
 		{"images.tag=bad tag", "/images/tag"},
 		{"collateral.source=azure", "/collateral/source"},

@@ -52,10 +52,12 @@ func TestAttestdWithChartRBAC(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	const ns = "chart-rbac"
-	objs := render(t, ns, "-f", simValues)
+	objs := render(t, ns, "-f", simValues, "--set", "attestd.store.exemptUsers[0]=break-glass")
 	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 		t.Fatal(err)
 	}
+	// The trust-set admission policy is in force before attestd writes anything.
+	protectTrustSet(ctx, t, objs, ns)
 	sa := "system:serviceaccount:" + ns + ":sgxops-attestd"
 	asSA := rest.CopyConfig(env.Config)
 	asSA.Impersonate = rest.ImpersonationConfig{UserName: sa, Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"}}
@@ -172,6 +174,106 @@ func TestAttestdWithChartRBAC(t *testing.T) {
 	}
 	if code, out := probe("v2"); code != 1 {
 		t.Fatalf("probe v2 (not registered): exit %d, want 1\n%s", code, out)
+	}
+	checkTrustSetRefusesHandEdits(ctx, t, ns, &rels.Items[0])
+}
+
+// trustSetPolicyName is the chart's ValidatingAdmissionPolicy for a store namespace.
+func trustSetPolicyName(ns string) string { return "sgxops-attestd-trust-set." + ns }
+
+// protectTrustSet creates the chart's trust-set ValidatingAdmissionPolicy and
+// its binding, and waits until the API server enforces them (a policy takes
+// effect asynchronously): an admin's dry-run create of an AttestdRelease in ns
+// is refused.
+func protectTrustSet(ctx context.Context, t *testing.T, objs []*unstructured.Unstructured, ns string) {
+	t.Helper()
+	for _, kind := range []string{"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"} {
+		o := find(objs, kind, trustSetPolicyName(ns))
+		if o == nil {
+			t.Fatalf("no %s %s rendered", kind, trustSetPolicyName(ns))
+		}
+		if err := env.Client.Create(ctx, o.DeepCopy()); err != nil {
+			t.Fatalf("%s: %v", kind, err)
+		}
+		t.Cleanup(func() { _ = env.Client.Delete(context.Background(), o.DeepCopy()) })
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := env.Client.Create(ctx, handRelease(ns, "probe-policy"), client.DryRunAll)
+		if apierrors.IsForbidden(err) || apierrors.IsInvalid(err) {
+			if !strings.Contains(err.Error(), "written by attestd only") {
+				t.Fatalf("refused, but not by the trust-set policy: %v", err)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatalf("dry-run create: %v", err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the trust-set policy was not enforced within 30 s")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// handRelease is an AttestdRelease as someone might write it by hand.
+func handRelease(ns, name string) *unstructured.Unstructured {
+	o := &unstructured.Unstructured{}
+	o.SetGroupVersionKind(schema.GroupVersionKind{Group: "sgxops.io", Version: "v1alpha1", Kind: "AttestdRelease"})
+	o.SetNamespace(ns)
+	o.SetName(name)
+	o.Object["spec"] = map[string]any{"app": "byhand", "name": name, "revision": int64(1), "state": "active",
+		"mrenclave": strings.Repeat("ab", 32), "createdAt": "2026-01-01T00:00:00Z", "updatedAt": "2026-01-01T00:00:00Z"}
+	return o
+}
+
+// checkTrustSetRefusesHandEdits: with the policy in force (and attestd's own
+// writes admitted, above), a cluster admin can neither change, delete nor add
+// trust-set objects in the store namespace, and the refusal names the object,
+// the user and the way that works; the break-glass user of
+// attestd.store.exemptUsers can; other namespaces are not affected.
+func checkTrustSetRefusesHandEdits(ctx context.Context, t *testing.T, ns string, listed *unstructured.Unstructured) {
+	t.Helper()
+	stored := &unstructured.Unstructured{}
+	stored.SetGroupVersionKind(listed.GroupVersionKind())
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(listed), stored); err != nil {
+		t.Fatal(err)
+	}
+	edited := stored.DeepCopy()
+	if err := unstructured.SetNestedField(edited.Object, "retired", "spec", "state"); err != nil {
+		t.Fatal(err)
+	}
+	for name, err := range map[string]error{
+		"update": env.Client.Update(ctx, edited.DeepCopy()),
+		"delete": env.Client.Delete(ctx, stored.DeepCopy()),
+		"create": env.Client.Create(ctx, handRelease(ns, "by-hand")),
+	} {
+		if !apierrors.IsForbidden(err) && !apierrors.IsInvalid(err) {
+			t.Errorf("admin %s of a trust-set object: %v, want refused", name, err)
+			continue
+		}
+		for _, want := range []string{"written by attestd only", "attestdreleases " + ns + "/", "attestd admin API"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("admin %s refused with %q; want it to name %q", name, err, want)
+			}
+		}
+	}
+	var again unstructured.Unstructured
+	again.SetGroupVersionKind(stored.GroupVersionKind())
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(stored), &again); err != nil || again.GetResourceVersion() != stored.GetResourceVersion() {
+		t.Errorf("the stored release changed: %v (resourceVersion %s, was %s)", err, again.GetResourceVersion(), stored.GetResourceVersion())
+	}
+	breakGlass := rest.CopyConfig(env.Config)
+	breakGlass.Impersonate = rest.ImpersonationConfig{UserName: "break-glass", Groups: []string{"system:masters", "system:authenticated"}}
+	bg, err := client.New(breakGlass, client.Options{Scheme: env.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bg.Update(ctx, edited.DeepCopy(), client.DryRunAll); err != nil {
+		t.Errorf("break-glass user's dry-run update: %v", err)
+	}
+	if err := env.Client.Create(ctx, handRelease("default", "elsewhere"), client.DryRunAll); err != nil {
+		t.Errorf("admin's dry-run create in another namespace: %v", err)
 	}
 }
 
