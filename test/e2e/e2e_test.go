@@ -199,6 +199,26 @@ func TestE2E(t *testing.T) {
 			t.Fatalf("a client pinning the retired v1 was accepted:\n%s", out)
 		}
 	})
+	e.phase(t, "a cluster admin's hand edit of the trust set is refused at admission (the chart's policy)", func() {
+		names := strings.Fields(e.kubectl(t, "-n", sysNS, "get", "attestdreleases", "-o", "name"))
+		var v1 string
+		for _, n := range names {
+			if strings.HasSuffix(n, ".v1") {
+				v1 = n
+			}
+		}
+		if v1 == "" {
+			t.Fatalf("no AttestdRelease for v1 among %v", names)
+		}
+		// Reactivating the retired v1 by hand, as the admin kubeconfig (system:masters).
+		out, err := e.kubectlTry("-n", sysNS, "patch", v1, "--type=merge", "-p", `{"spec":{"state":"active"}}`)
+		if err == nil || !strings.Contains(err.Error(), "written by attestd only") {
+			t.Fatalf("kubectl patch %s: %v\n%s; want refused by the trust-set policy", v1, err, out)
+		}
+		if err := adm.state("v1", "retired"); err != nil {
+			t.Fatal(err)
+		}
+	})
 
 	e.phase(t, "rollout v3 as a DEBUG enclave: aborted, candidate revoked, traffic stays on v2", func() {
 		app := e.getApp(t, c)
