@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -95,7 +97,8 @@ type AttestOptions struct {
 	// RuntimeDataJSON sends it as dataType JSON (x-ms-runtime claim).
 	RuntimeData     []byte
 	RuntimeDataJSON bool
-	// InitTimeData is bound to CONFIGID (KSS enclaves only).
+	// InitTimeData is bound to CONFIGID (SGX, KSS enclaves only) or to
+	// HOST_DATA (SEV-SNP): SHA-256 of it must equal the field.
 	InitTimeData     []byte
 	InitTimeDataJSON bool
 	// Nonce is echoed in the token's nonce claim.
@@ -151,20 +154,71 @@ func (c *Client) attest(ctx context.Context, typ, field string, evidence []byte,
 	if err != nil {
 		return nil, err
 	}
-	if exp.RuntimeData == nil {
-		exp.RuntimeData = ao.RuntimeData
-	}
-	if exp.Nonce == "" {
-		exp.Nonce = ao.Nonce
-	}
-	if ao.Candidate != "" {
-		exp.AllowCandidate = true // the caller asked for it
-	}
+	ao.defaults(&exp.RuntimeData, &exp.Nonce, &exp.AllowCandidate)
 	return c.Verify(ctx, tok, exp)
 }
 
+// defaults fills unset expectations from the request: the runtime data and
+// nonce sent must come back; a candidate asked for is accepted.
+func (ao AttestOptions) defaults(runtimeData *[]byte, nonce *string, allowCandidate *bool) {
+	if *runtimeData == nil {
+		*runtimeData = ao.RuntimeData
+	}
+	if *nonce == "" {
+		*nonce = ao.Nonce
+	}
+	if ao.Candidate != "" {
+		*allowCandidate = true // the caller asked for it
+	}
+}
+
+// AttestTDX submits a TDX quote (v4 or v5) to /attest/TdxVm and verifies the
+// token with VerifyCVM against exp, with exp.Kind defaulting to KindTDX and
+// the other defaults of AttestSGX. TDX has no field to bind
+// ao.InitTimeData to: the service refuses it.
+func (c *Client) AttestTDX(ctx context.Context, quote []byte, ao AttestOptions, exp CVMExpectations) (*CVMToken, error) {
+	return c.attestCVM(ctx, KindTDX, "TdxVm", "quote", quote, ao, exp)
+}
+
+// AttestSevSnp submits a SEV-SNP report (raw, or an Azure HCL report) with
+// its VCEK or VLEK certificate, and optionally ASK and ARK (vcekChainPEM,
+// PEM), to /attest/SevSnpVm in MAA's envelope {"SnpReport",
+// "VcekCertChain"}, and verifies the token with VerifyCVM against exp, with
+// exp.Kind defaulting to KindSEVSNP, exp.HostData to
+// SHA-256(ao.InitTimeData) when that is set (the service binds it to
+// HOST_DATA), and the other defaults of AttestSGX. An empty vcekChainPEM
+// leaves VcekCertChain out (MAA then fetches the certificate itself; attestd
+// refuses).
+func (c *Client) AttestSevSnp(ctx context.Context, report, vcekChainPEM []byte, ao AttestOptions, exp CVMExpectations) (*CVMToken, error) {
+	env := map[string]string{"SnpReport": base64.RawURLEncoding.EncodeToString(report)}
+	if len(vcekChainPEM) > 0 {
+		env["VcekCertChain"] = base64.RawURLEncoding.EncodeToString(vcekChainPEM)
+	}
+	b, err := json.Marshal(env)
+	if err != nil {
+		return nil, err
+	}
+	if exp.HostData == "" && ao.InitTimeData != nil {
+		sum := sha256.Sum256(ao.InitTimeData)
+		exp.HostData = hex.EncodeToString(sum[:])
+	}
+	return c.attestCVM(ctx, KindSEVSNP, "SevSnpVm", "report", b, ao, exp)
+}
+
+func (c *Client) attestCVM(ctx context.Context, kind CVMKind, typ, field string, evidence []byte, ao AttestOptions, exp CVMExpectations) (*CVMToken, error) {
+	tok, err := c.RawAttest(ctx, typ, field, evidence, ao)
+	if err != nil {
+		return nil, err
+	}
+	if exp.Kind == 0 {
+		exp.Kind = kind
+	}
+	ao.defaults(&exp.RuntimeData, &exp.Nonce, &exp.AllowCandidate)
+	return c.VerifyCVM(ctx, tok, exp)
+}
+
 // RawAttest posts evidence to /attest/{typ} (field "quote" or "report") and
-// returns the token unverified. Use Verify before trusting it.
+// returns the token unverified. Use Verify or VerifyCVM before trusting it.
 func (c *Client) RawAttest(ctx context.Context, typ, field string, evidence []byte, ao AttestOptions) (string, error) {
 	body := map[string]any{field: base64.RawURLEncoding.EncodeToString(evidence)}
 	if d := dataOf(ao.RuntimeData, ao.RuntimeDataJSON); d != nil {

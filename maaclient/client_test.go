@@ -1,10 +1,16 @@
 package maaclient_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,6 +18,7 @@ import (
 
 	"github.com/sgxops/sgxops/attestd"
 	"github.com/sgxops/sgxops/maaclient"
+	"github.com/sgxops/sgxops/snp"
 )
 
 // TestCertsRefetchIsRateLimited: tokens come from whoever talks to
@@ -143,4 +150,54 @@ func TestCertsFirstFetchFailure(t *testing.T) {
 	if _, err := c.Verify(context.Background(), good, exp); err != nil {
 		t.Fatalf("after /certs recovered: %v", err)
 	}
+}
+
+// TestAttestSevSnpRequest: AttestSevSnp sends MAA's SevSnpVm body (report =
+// base64url of {"SnpReport","VcekCertChain"}, runtimeData, initTimeData,
+// nonce), which attestd's decoder and the SNP evidence parser accept with
+// the report and certificates intact; and it checks HOST_DATA against
+// SHA-256(initTimeData) itself, so a service that ignores initTimeData
+// (here: one answering with attestd's token for the same report) is caught.
+func TestAttestSevSnpRequest(t *testing.T) {
+	c := snpCase(t, "virtee-milan-vcek")
+	raw, chain := snpFiles(t, c)
+	tok := snpToken(t, c.ID)
+	is := newIssuer(t)
+	var got *attestd.AttestRequest
+	is.attest = func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		req, err := attestd.DecodeAttestRequest(attestd.KindSEVSNP, b)
+		if err != nil || r.URL.Path != "/attest/SevSnpVm" || r.URL.Query().Get("sgxops-app") != "snp" {
+			http.Error(w, "bad request", http.StatusBadRequest)
+			return
+		}
+		got = req
+		m := payload(t, tok)
+		m["iss"], m["nonce"] = is.url, req.Nonce
+		s, _ := is.key.Sign(m)
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		_ = json.NewEncoder(w).Encode(map[string]string{"token": s})
+	}
+	cl, _ := maaclient.New(is.url, maaclient.Options{})
+	ao := maaclient.AttestOptions{App: "snp", InitTimeData: []byte(`{"launch":"config"}`), InitTimeDataJSON: true, Nonce: "n"}
+	_, err := cl.AttestSevSnp(context.Background(), raw, chain, ao, maaclient.CVMExpectations{AnyIdentity: true})
+	wantReason(t, err, maaclient.ReasonMeasurement)
+	if err == nil || !strings.Contains(err.Error(), "HOST_DATA") {
+		t.Fatalf("err = %v, want a HOST_DATA mismatch", err)
+	}
+	if got == nil || got.InitTimeData == nil || !bytes.Equal(got.InitTimeData.Bytes, ao.InitTimeData) || !got.InitTimeData.JSON || got.Nonce != "n" {
+		t.Fatalf("request %+v", got)
+	}
+	ev, err := snp.ParseEvidence(got.Quote, nil)
+	if err != nil || !bytes.Equal(ev.Report, raw) || len(ev.Certs) != 3 {
+		t.Fatalf("evidence sent: %v (%d certificates)", err, len(ev.Certs))
+	}
+	if sum := sha256.Sum256(ao.InitTimeData); bytes.Equal(sum[:], ev.Report[0xC0:0xE0]) {
+		t.Fatal("the report's HOST_DATA binds the test's initTimeData")
+	}
+	// Without initTimeData, the same answer verifies (HOST_DATA pinned to
+	// what the report has).
+	_, err = cl.AttestSevSnp(context.Background(), raw, chain, maaclient.AttestOptions{App: "snp", Nonce: "n"},
+		maaclient.CVMExpectations{AnyIdentity: true, HostData: hex.EncodeToString(ev.Report[0xC0:0xE0])})
+	wantReason(t, err, 0)
 }

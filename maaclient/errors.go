@@ -19,11 +19,12 @@ const (
 	ReasonDebug                           // debug enclave, not allowed
 	ReasonSimulated                       // evidence from the simulated platform, not allowed
 	ReasonRuntimeData                     // report data or enclave-held data do not bind the runtime data
-	ReasonMeasurement                     // MRENCLAVE / MRSIGNER / product / SVN not as expected
+	ReasonMeasurement                     // a measurement or a pinned TEE field (MRENCLAVE, MRTD, RTMR, HOST_DATA...) not as expected
 	ReasonRelease                         // sgxops app or release not as expected
 	ReasonNonce                           // nonce claim not as expected
-	ReasonNoExpectation                   // Expectations name no identity to check
+	ReasonNoExpectation                   // the expectations name no identity (CVM: or no TEE kind, or are unusable)
 	ReasonKeys                            // the signing keys could not be fetched
+	ReasonTEEKind                         // the token is for another TEE (x-ms-attestation-type)
 )
 
 var reasonCodes = map[Reason]string{
@@ -31,7 +32,7 @@ var reasonCodes = map[Reason]string{
 	ReasonUnknownKey: "unknown_key", ReasonSignature: "signature", ReasonIssuer: "issuer", ReasonExpired: "expired",
 	ReasonNotYetValid: "not_yet_valid", ReasonDebug: "debug", ReasonSimulated: "simulated", ReasonRuntimeData: "runtime_data",
 	ReasonMeasurement: "measurement", ReasonRelease: "release", ReasonNonce: "nonce", ReasonNoExpectation: "no_expectation",
-	ReasonKeys: "keys",
+	ReasonKeys: "keys", ReasonTEEKind: "tee_kind",
 }
 
 // String returns the stable code, e.g. "signature".

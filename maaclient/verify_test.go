@@ -192,7 +192,8 @@ func TestVerify(t *testing.T) {
 		{"no expectation", sign(nil), func(e *maaclient.Expectations) { *e = maaclient.Expectations{} }, maaclient.ReasonNoExpectation},
 		{"product id as string", sign(func(c map[string]any) { c["x-ms-sgx-product-id"] = "3" }), nil, maaclient.ReasonMalformed},
 		{"short report data", sign(func(c map[string]any) { c["x-ms-sgx-report-data"] = "00" }), nil, maaclient.ReasonMalformed},
-		{"not sgx", sign(func(c map[string]any) { c["x-ms-attestation-type"] = "sevsnpvm" }), nil, maaclient.ReasonMalformed},
+		{"not sgx", sign(func(c map[string]any) { c["x-ms-attestation-type"] = "sevsnpvm" }), nil, maaclient.ReasonTEEKind},
+		{"no attestation type", sign(func(c map[string]any) { delete(c, "x-ms-attestation-type") }), nil, maaclient.ReasonMalformed},
 		{"two parts", "a.b", nil, maaclient.ReasonMalformed},
 	}
 	for _, tt := range tests {
