@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
@@ -11,6 +12,25 @@ import (
 	v1 "github.com/sgxops/sgxops/api/v1alpha1"
 	"github.com/sgxops/sgxops/release"
 )
+
+// abortConditions maps the reason of each abort that revokes the candidate
+// (fail with revoke, or "Aborted") to the condition it is reported on. The
+// revocation in attestd carries "reason: message", so a reconcile that finds
+// its own revocation (the status write after it was lost: a crash or a
+// conflict) finishes the same abort instead of reporting a foreign one.
+var abortConditions = map[string]string{
+	"TestFailed": v1.ConditionVerified, "TestTimeout": v1.ConditionVerified,
+	"JobFailed": v1.ConditionVerified, "JobTimeout": v1.ConditionVerified,
+	"StartTimeout": v1.ConditionDeployed, "Aborted": v1.ConditionPromoted,
+}
+
+// ownAbort returns the condition, reason and message of an abort this
+// operator recorded as the revocation reason, or ok false.
+func ownAbort(revokedReason string) (condType, reason, msg string, ok bool) {
+	reason, msg, found := strings.Cut(revokedReason, ": ")
+	condType, known := abortConditions[reason]
+	return condType, reason, msg, found && known
+}
 
 // fail aborts rs: revoked in attestd when revoke (a candidate that failed its
 // start or test; not a release that was never this build's), its Deployment

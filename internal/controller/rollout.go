@@ -197,6 +197,10 @@ func (x *run) register(ctx context.Context, rs *v1.RevisionStatus, m *Measuremen
 	}
 	switch v.State {
 	case release.Revoked:
+		if condType, reason, msg, ok := ownAbort(v.RevokedReason); ok {
+			// This operator's own abort, whose status write was lost.
+			return false, x.fail(ctx, rs, condType, reason, msg, true)
+		}
 		return false, x.fail(ctx, rs, v1.ConditionRegistered, "ReleaseRevoked", "release "+rs.Name+" is revoked in attestd: "+v.RevokedReason, false)
 	case release.Retired:
 		return false, x.fail(ctx, rs, v1.ConditionRegistered, "ReleaseRetired", "release "+rs.Name+" is retired in attestd; use a new spec.revision", false)

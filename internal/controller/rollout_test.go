@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -130,6 +131,59 @@ func checkEvents(t *testing.T, ns, name string, reasons ...string) {
 		}
 		return true, ""
 	})
+}
+
+// TestAbortAfterLostStatusWrite: the candidate's test fails and it is revoked
+// in attestd, but the status write after the revocation is lost (here: the
+// step after the revoke fails once, as a crash or a conflict would end the
+// reconcile). The next reconcile finds the revocation; it must report the
+// abort it made (Verified TestFailed), not a foreign revocation
+// (Registered ReleaseRevoked) with Verified stuck at "Testing". Found by
+// TestAbortOnFailedTest failing once with exactly that status.
+func TestAbortAfterLostStatusWrite(t *testing.T) {
+	k8stestSkip(t)
+	att := startAttestd(t)
+	ns := namespace(t, att)
+	k := startKubelet(t, ns)
+	var lost atomic.Bool
+	startManager(t, ns, nil, Options{AfterAction: func(_ types.NamespacedName, action string) error {
+		if action == "revoke" && !lost.Swap(true) {
+			return errCrash
+		}
+		return nil
+	}})
+	ctx := context.Background()
+	if err := env.Client.Create(ctx, newApp(ns, "agg", "v1", att.URL)); err != nil {
+		t.Fatal(err)
+	}
+	waitPhase(t, ns, "agg", "v1", v1.PhaseActive, waitLong)
+	k.set(func(k *fakeKubelet) { k.testFail["v2"] = true })
+	setRevision(t, ns, "agg", "v2")
+	a := waitPhase(t, ns, "agg", "v2", v1.PhaseFailed, waitLong)
+	if !lost.Load() {
+		t.Fatal("the revoke step was never reached")
+	}
+	if c := condition(a, v1.ConditionVerified); c.Reason != "TestFailed" || c.Status != metav1.ConditionFalse {
+		t.Errorf("Verified: %+v", c)
+	}
+	if c := condition(a, v1.ConditionRegistered); c.Reason == "ReleaseRevoked" {
+		t.Errorf("Registered: %+v (the operator's own revocation reported as a foreign one)", c)
+	}
+	if c := condition(a, v1.ConditionPromoted); c.Reason != "Aborted" {
+		t.Errorf("Promoted: %+v", c)
+	}
+	if rs := revStatus(a, "v2"); !strings.HasPrefix(rs.Message, "TestFailed: ") {
+		t.Errorf("v2 message %q", rs.Message)
+	}
+	if v := att.release(t, "agg", "v2"); v == nil || v.State != release.Revoked {
+		t.Errorf("attestd v2: %+v", v)
+	}
+	if n := att.auditCount(t, "agg", "v2", audit.ActionRevoke); n != 1 {
+		t.Errorf("attestd audit: v2 revoked %d times, want 1", n)
+	}
+	if a.Status.ActiveRevision != "v1" {
+		t.Errorf("blue stopped serving: %s", summary(a))
+	}
 }
 
 // TestAbortOnFailedTest: the candidate's test fails: it is revoked in
@@ -317,5 +371,29 @@ func TestDeletionKeep(t *testing.T) {
 	})
 	if v := att.release(t, "keep", "v1"); v.State != release.Active {
 		t.Errorf("attestd v1 after deletion with Keep: %s", v.State)
+	}
+}
+
+// TestOwnAbort: only the reasons this operator writes when it revokes are
+// taken back as its own abort; any other revocation stays foreign.
+func TestOwnAbort(t *testing.T) {
+	tests := []struct {
+		revoked, cond, reason, msg string
+		ok                         bool
+	}{
+		{"TestFailed: test Job a-v2-test failed: exit 1", v1.ConditionVerified, "TestFailed", "test Job a-v2-test failed: exit 1", true},
+		{"StartTimeout: 0/1 replicas ready", v1.ConditionDeployed, "StartTimeout", "0/1 replicas ready", true},
+		{"Aborted: aborted by request", v1.ConditionPromoted, "Aborted", "aborted by request", true},
+		{"JobTimeout: Job did not finish", v1.ConditionVerified, "JobTimeout", "Job did not finish", true},
+		{"key compromised", "", "", "", false},
+		{"TestFailed", "", "", "", false},
+		{"ReleaseRevoked: release v2 is revoked", "", "", "", false},
+		{"", "", "", "", false},
+	}
+	for _, tt := range tests {
+		cond, reason, msg, ok := ownAbort(tt.revoked)
+		if ok != tt.ok || ok && (cond != tt.cond || reason != tt.reason || msg != tt.msg) {
+			t.Errorf("ownAbort(%q) = %q, %q, %q, %v", tt.revoked, cond, reason, msg, ok)
+		}
 	}
 }
