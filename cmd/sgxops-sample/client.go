@@ -20,13 +20,16 @@ import (
 
 // clientReport is what "sgxops-sample client" prints (JSON, one object).
 type clientReport struct {
-	Calls     int            `json:"calls"`
-	Failures  int            `json:"failures"`
-	Retries   int            `json:"retries"`
-	Last      *clientAnswer  `json:"last,omitempty"`
-	Releases  map[string]int `json:"releases"` // calls answered per release
-	Errors    []string       `json:"errors,omitempty"`
-	Simulated bool           `json:"simulated"` // the evidence was SIMULATED
+	Calls    int `json:"calls"`
+	Failures int `json:"failures"`
+	Retries  int `json:"retries"`
+	// Reconnects counts calls repeated on a new connection because the
+	// instance reached was no longer trusted (see staleServer).
+	Reconnects int            `json:"reconnects"`
+	Last       *clientAnswer  `json:"last,omitempty"`
+	Releases   map[string]int `json:"releases"` // calls answered per release
+	Errors     []string       `json:"errors,omitempty"`
+	Simulated  bool           `json:"simulated"` // the evidence was SIMULATED
 }
 
 type clientAnswer struct {
@@ -38,8 +41,10 @@ type clientAnswer struct {
 
 // Retry policy of the client: a call that fails for a transport reason or an
 // attestation-service answer of 5xx/429 is retried up to retryAttempts times in
-// all, retryDelay apart; any other failure (a refused attestation, a bad
-// answer) is final.
+// all, retryDelay apart. A call refused because the instance it reached is no
+// longer trusted (staleServer) is repeated at once on a new connection, within
+// the same attempts. Any other failure (a refused attestation, a bad answer)
+// is final.
 const (
 	retryAttempts = 3
 	retryDelay    = time.Second
@@ -104,7 +109,17 @@ func runClient(args []string, stdout, stderr io.Writer) error {
 			ans, err = c.Aggregate(cctx, nums)
 			_ = c.Close(cctx)
 			cancel()
-			if err == nil || attempt == retryAttempts || !retryable(err) {
+			if err == nil || attempt == retryAttempts {
+				break
+			}
+			if staleServer(err) {
+				// A kept-alive connection still leads to the old revision;
+				// a new one goes where the Service routes now.
+				hc.CloseIdleConnections()
+				rep.Reconnects++
+				continue
+			}
+			if !retryable(err) {
 				break
 			}
 			rep.Retries++
@@ -151,6 +166,26 @@ func retryable(err error) bool {
 	}
 	s := err.Error()
 	return strings.Contains(s, "connection refused") || strings.Contains(s, "connection reset")
+}
+
+// staleServer reports whether err is attestd refusing the evidence of the
+// instance the call reached because its release is no longer trusted:
+// retired, revoked or past its drain. After a blue/green switch the Service
+// sends new connections to the new revision, but a kept-alive connection still
+// leads to an old pod until it goes away; once attestd retires that revision,
+// the call is worth repeating on a new connection. Whatever answers there is
+// attested again in full, so nothing is accepted that would not be anyway.
+func staleServer(err error) bool {
+	var se *maaclient.ServiceError
+	if !errors.As(err, &se) || se.Code != "PolicyEvaluationError" {
+		return false
+	}
+	for _, r := range []string{"release_retired", "release_revoked", "drain_expired"} {
+		if strings.Contains(se.Message, r) {
+			return true
+		}
+	}
+	return false
 }
 
 func parseValues(s string) ([]float64, error) {

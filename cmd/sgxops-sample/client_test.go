@@ -6,10 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/sgxops/sgxops/internal/demo"
 	"github.com/sgxops/sgxops/maaclient"
@@ -77,6 +80,105 @@ func TestClientAgainstLab(t *testing.T) {
 	}
 }
 
+// switchProxy forwards TCP like kube-proxy behind a Service: each new
+// connection goes to the current backend; open connections keep theirs.
+type switchProxy struct {
+	ln      net.Listener
+	backend atomic.Value // string, host:port
+}
+
+func newSwitchProxy(t *testing.T, backend string) *switchProxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &switchProxy{ln: ln}
+	p.backend.Store(backend)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				b, err := net.Dial("tcp", p.backend.Load().(string))
+				if err != nil {
+					return
+				}
+				defer b.Close()
+				go func() { _, _ = io.Copy(b, c); b.Close() }()
+				_, _ = io.Copy(c, b)
+			}()
+		}
+	}()
+	t.Cleanup(func() { ln.Close() })
+	return p
+}
+
+// TestClientReconnectsAfterSwitch: calls go through a switchProxy. After a
+// few answers from v1 the proxy switches to v2, v2 is activated and v1
+// retired in attestd. The client's kept-alive connection still leads to v1,
+// whose evidence attestd now refuses; the client repeats that call on a new
+// connection, which reaches v2, so no call fails. (Found by the real-cluster
+// E2E: one call of a loop failed with release_retired when v1 retired while
+// the loop still ran.)
+func TestClientReconnectsAfterSwitch(t *testing.T) {
+	lab, err := demo.StartLab(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lab.Close()
+	ctx := context.Background()
+	svcs := map[string]string{}
+	for _, v := range []string{"v1", "v2"} {
+		mr, err := lab.Build(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := lab.Register(ctx, "aggregate", v, mr); err != nil {
+			t.Fatal(err)
+		}
+		u, err := lab.StartSample(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pu, _ := url.Parse(u)
+		svcs[v] = pu.Host
+	}
+	if _, err := lab.Transition(ctx, "aggregate", "v1", "activate"); err != nil {
+		t.Fatal(err)
+	}
+	proxy := newSwitchProxy(t, svcs["v1"])
+	var out, errb bytes.Buffer
+	done := make(chan error, 1)
+	go func() {
+		done <- runClient([]string{"--attestd", lab.AttestdURL(), "--service", "http://" + proxy.ln.Addr().String(),
+			"--allow-simulated", "--calls", "12", "--interval", "150ms"}, &out, &errb)
+	}()
+	time.Sleep(700 * time.Millisecond) // a few calls on v1
+	proxy.backend.Store(svcs["v2"])
+	if _, err := lab.Transition(ctx, "aggregate", "v2", "activate"); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := lab.Transition(ctx, "aggregate", "v1", "retire"); err != nil || st != "retired" {
+		t.Fatalf("retire v1: %s, %v", st, err)
+	}
+	var err2 error
+	select {
+	case err2 = <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("client did not finish")
+	}
+	var rep clientReport
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("%v\n%s\n%s", err, out.String(), errb.String())
+	}
+	if err2 != nil || rep.Failures != 0 || rep.Releases["v1"] == 0 || rep.Releases["v2"] == 0 || rep.Reconnects == 0 {
+		t.Fatalf("client: %v\n%s", err2, out.String())
+	}
+}
+
 func TestClientFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{},
@@ -106,6 +208,30 @@ func TestRetryable(t *testing.T) {
 	} {
 		if got := retryable(tc.err); got != tc.want {
 			t.Errorf("retryable(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
+}
+
+// TestStaleServer: only attestd refusing the reached instance's release as
+// no longer trusted asks for a new connection; other refusals stay final.
+func TestStaleServer(t *testing.T) {
+	pe := func(msg string) error {
+		return fmt.Errorf("ra: verify server evidence: %w", &maaclient.ServiceError{StatusCode: 400, Code: "PolicyEvaluationError", Message: msg})
+	}
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{pe(`reference values: evidence rejected: release_retired (app "aggregate", release "v1"): release is retired`), true},
+		{pe(`reference values: evidence rejected: release_revoked (app "aggregate", release "v1"): key leak`), true},
+		{pe(`reference values: evidence rejected: drain_expired (app "aggregate", release "v1")`), true},
+		{pe(`reference values: evidence rejected: no_matching_release (app "aggregate")`), false},
+		{pe(`reference values: evidence rejected: debug_not_allowed`), false},
+		{&maaclient.ServiceError{StatusCode: 400, Code: "InvalidParameter", Message: "release_retired"}, false},
+		{errors.New("release_retired"), false},
+	} {
+		if got := staleServer(tc.err); got != tc.want {
+			t.Errorf("staleServer(%v) = %v, want %v", tc.err, got, tc.want)
 		}
 	}
 }
