@@ -73,7 +73,7 @@ func (c *Client) verifyJWS(ctx context.Context, raw string) (*jwt, error) {
 		return nil, err
 	}
 	t.raw, t.kid = raw, h.Kid
-	if err := c.checkTime(t); err != nil {
+	if err := c.checkIssuerAndTime(t); err != nil {
 		return nil, err
 	}
 	return t, nil
@@ -108,7 +108,9 @@ func parseRegistered(payload []byte) (*jwt, error) {
 	return t, nil
 }
 
-func (c *Client) checkTime(t *jwt) error {
+// checkIssuerAndTime pins iss to the configured issuer and checks exp, nbf and
+// iat with the allowed clock skew.
+func (c *Client) checkIssuerAndTime(t *jwt) error {
 	now := c.now()
 	if t.iss != c.issuer {
 		return rejectf(ReasonIssuer, "iss %q, want %q", t.iss, c.issuer)

@@ -289,7 +289,7 @@ func snpReportFromJSON(b []byte, pointer string) ([]byte, error) {
 	var ferr error
 	fail := func(format string, a ...any) {
 		if ferr == nil {
-			ferr = fmt.Errorf(pointer+"/"+format, a...)
+			ferr = fmt.Errorf("%s/"+format, append([]any{pointer}, a...)...)
 		}
 	}
 	num := func(key string, max uint64) uint64 {
