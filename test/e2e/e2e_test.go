@@ -181,7 +181,10 @@ func TestE2E(t *testing.T) {
 	})
 
 	e.phase(t, "rollout v2 while a client attests in a loop; v1 drains, then retires", func() {
-		e.clientJobAsync(t, "client-loop", []string{"--calls", "60", "--interval", "500ms"})
+		// The loop must outlast the switch and v1's drain (20 s): a kept-alive
+		// connection stays on v1 until v1 retires, then the client reconnects
+		// to v2. 160 calls 500 ms apart cover a switch up to ~60 s in.
+		e.clientJobAsync(t, "client-loop", []string{"--calls", "160", "--interval", "500ms"})
 		clock := startRolloutClock(c, "v2")
 		e.patchApp(t, `{"spec":{"revision":"v2","rollout":{"drainGrace":"20s"}}}`)
 		e.waitActive(t, c, "v2", 5*time.Minute)
